@@ -1,0 +1,264 @@
+"""When to send: the closed, users and open engines.
+
+Each engine reacts to two events: a connection became free (`connection_free`, called from
+inside the answer's parser callback) and a connect failed (`connect_failed`). Everything is
+callbacks on one event loop: no task or future per request, which is most of the CPU saved
+against aiohttp.
+
+Usage::
+
+    recording = await ClosedEngine(specs, Closed(1000, 10), keepalive=True, timeout_s=30).run()
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import deque
+from collections.abc import Sequence
+
+from perflab.loadgen.connection import HttpConnection, Prepared
+from perflab.loadgen.engine import Engine, ProgressCallback
+from perflab.loadgen.models import Closed, Open, Users
+from perflab.loadgen.request_spec import RequestSpec
+
+LOOKAHEAD_NS = 1_000_000  # the event loop's timer resolution
+
+
+class ClosedEngine(Engine):
+    """Exactly `requests` requests over `connections` connections. Usage: see module."""
+
+    def __init__(
+        self, specs: Sequence[RequestSpec], model: Closed, *, keepalive: bool, timeout_s: float,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        super().__init__(
+            specs, keepalive=keepalive, timeout_s=timeout_s, model=model.describe(),
+            connections=model.connections, progress=progress,
+        )
+        self.remaining = model.requests
+        self.in_flight = 0
+        self._ready: list[HttpConnection] = []
+
+    async def prepare(self) -> None:
+        # wrk pre-connects; ab (no keep-alive) connects per request, timed.
+        if self.keepalive:
+            self._ready = await self.preconnect(self.connections_wanted)
+
+    def begin(self) -> None:
+        slots: list[HttpConnection | None] = [*self._ready]
+        slots += [None] * (self.connections_wanted - len(slots))
+        for conn in slots:
+            self._next(conn)
+
+    def _next(self, conn: HttpConnection | None) -> None:
+        if self.remaining == 0:
+            if self.in_flight == 0:
+                self.finish()
+            return
+        self.remaining -= 1
+        self.in_flight += 1
+        request = self.next_request()
+        if conn is None or conn.closed:
+            self.connect_and_send(request, time.perf_counter_ns())
+        else:
+            conn.send(request, time.perf_counter_ns())
+
+    def connection_free(self, conn: HttpConnection) -> None:
+        self.in_flight -= 1
+        if conn.closed:
+            self.open_connections.discard(conn)
+        self._next(conn)
+
+    def connect_failed(self, owner: object) -> None:
+        self.in_flight -= 1
+        self._next(None)
+
+
+class _User:
+    """One simulated user: its own connection, as locust's FastHttpUser."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self) -> None:
+        self.conn: HttpConnection | None = None
+
+
+class UsersEngine(Engine):
+    """locust's model: users spawned at a rate, looping with think time. Usage: see module."""
+
+    def __init__(
+        self, specs: Sequence[RequestSpec], model: Users, *, keepalive: bool, timeout_s: float,
+        progress: ProgressCallback | None = None, seed: int | None = None,
+    ) -> None:
+        super().__init__(
+            specs, keepalive=keepalive, timeout_s=timeout_s, model=model.describe(),
+            connections=model.users, progress=progress,
+        )
+        self.users_model = model
+        self.in_flight = 0
+        self.stopping = False
+        self._random = random.Random(seed)
+
+    def begin(self) -> None:
+        for i in range(self.users_model.users):
+            self.loop.call_later(i / self.users_model.spawn_rate_per_s, self._user_next, _User())
+        self.loop.call_later(self.users_model.duration_s, self._stop)
+
+    def _stop(self) -> None:
+        self.stopping = True
+        if self.in_flight == 0:
+            self.finish()
+
+    def _user_next(self, user: _User) -> None:
+        if self.stopping:
+            return
+        self.in_flight += 1
+        request = self.next_request()
+        if user.conn is None or user.conn.closed:
+            user.conn = None
+            self.connect_and_send(request, time.perf_counter_ns(), owner=user)
+        else:
+            user.conn.send(request, time.perf_counter_ns())
+
+    def _after(self, user: _User) -> None:
+        self.in_flight -= 1
+        if self.stopping:
+            if self.in_flight == 0:
+                self.finish()
+            return
+        low, high = self.users_model.think_s
+        if high > 0:
+            self.loop.call_later(self._random.uniform(low, high), self._user_next, user)
+        else:
+            self._user_next(user)
+
+    def connection_free(self, conn: HttpConnection) -> None:
+        user = conn.owner
+        assert isinstance(user, _User)
+        if conn.closed:
+            self.open_connections.discard(conn)
+        user.conn = conn
+        self._after(user)
+
+    def connect_failed(self, owner: object) -> None:
+        assert isinstance(owner, _User)
+        self._after(owner)
+
+
+class OpenEngine(Engine):
+    """Scheduled sends at a fixed rate; latency from the schedule. Usage: see module."""
+
+    def __init__(
+        self, specs: Sequence[RequestSpec], model: Open, *, keepalive: bool, timeout_s: float,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        super().__init__(
+            specs, keepalive=keepalive, timeout_s=timeout_s, model=model.describe(),
+            connections=model.connections, progress=progress,
+        )
+        self.open_model = model
+        self.interval_ns = model.interval_ns
+        self.total_sends = model.scheduled_sends
+        self.late_ns = int(model.late_after_ms * 1e6)
+        self.sent_index = 0
+        self.busy = 0  # requests written or connecting
+        self.connecting = 0
+        self.idle: list[HttpConnection] = []
+        self.backlog: deque[tuple[Prepared, int]] = deque()
+        self.first_ns = 0
+
+    async def prepare(self) -> None:
+        if self.keepalive:
+            self.idle = await self.preconnect(self.connections_wanted)
+
+    def begin(self) -> None:
+        self.first_ns = self.start_ns + round(self.open_model.phase_s * 1e9)
+        if self.total_sends == 0:
+            self.finish()
+            return
+        self._tick()
+
+    def _tick(self) -> None:
+        now_ns = time.perf_counter_ns()
+        # Event-loop timers have 1 ms resolution (libuv): send what is due within the next
+        # millisecond now, and catch up on everything overdue, so the rate stays exact and
+        # no timer is set for a sub-millisecond delay (which would fire at once and spin).
+        horizon_ns = now_ns + LOOKAHEAD_NS
+        while self.sent_index < self.total_sends:
+            scheduled_ns = self.first_ns + self.sent_index * self.interval_ns
+            if scheduled_ns > horizon_ns:
+                delay_s = max((scheduled_ns - horizon_ns) / 1e9, LOOKAHEAD_NS / 1e9)
+                self.loop.call_later(delay_s, self._tick)
+                return
+            self.sent_index += 1
+            self._dispatch(self.next_request(), scheduled_ns, now_ns)
+        self._check_done()
+
+    def _capacity(self) -> bool:
+        return len(self.open_connections) + self.connecting < self.connections_wanted
+
+    def _dispatch(self, request: Prepared, scheduled_ns: int, now_ns: int) -> None:
+        while self.idle:
+            conn = self.idle.pop()
+            if not conn.closed:
+                self._send(conn, request, scheduled_ns, now_ns)
+                return
+        if self._capacity():
+            self.busy += 1
+            self.connecting += 1
+            self.connect_and_send(request, min(scheduled_ns, now_ns))
+        else:
+            self.backlog.append((request, scheduled_ns))
+
+    def _send(
+        self, conn: HttpConnection, request: Prepared, scheduled_ns: int, now_ns: int
+    ) -> None:
+        if now_ns - scheduled_ns > self.late_ns:
+            request.recorder.stats.late_sends += 1
+        self.busy += 1
+        # Latency counts from the schedule when late (coordinated omission corrected), from
+        # the actual send when sent up to LOOKAHEAD_NS early: never less than the truth.
+        conn.send(request, min(scheduled_ns, now_ns))
+
+    def _next_from_backlog(self, now_ns: int) -> tuple[Prepared, int] | None:
+        while self.backlog:
+            request, scheduled_ns = self.backlog.popleft()
+            if now_ns - scheduled_ns <= self.timeout_ns:
+                return request, scheduled_ns
+            request.recorder.stats.dropped_sends += 1  # waited past the timeout: never sent
+        return None
+
+    def connection_free(self, conn: HttpConnection) -> None:
+        self.busy -= 1
+        if conn.closed:
+            self.open_connections.discard(conn)
+        now_ns = time.perf_counter_ns()
+        waiting = self._next_from_backlog(now_ns)
+        if waiting is not None:
+            if not conn.closed:
+                self._send(conn, waiting[0], waiting[1], now_ns)
+            else:
+                self.backlog.appendleft(waiting)
+                self._dispatch_backlog_head(now_ns)
+        elif not conn.closed:
+            self.idle.append(conn)
+        self._check_done()
+
+    def _dispatch_backlog_head(self, now_ns: int) -> None:
+        if self.backlog and self._capacity():
+            request, scheduled_ns = self.backlog.popleft()
+            self._dispatch(request, scheduled_ns, now_ns)
+
+    def connect_failed(self, owner: object) -> None:
+        self.busy -= 1
+        self.connecting -= 1
+        self._dispatch_backlog_head(time.perf_counter_ns())
+        self._check_done()
+
+    def connect_succeeded(self, conn: HttpConnection) -> None:
+        self.connecting -= 1  # now counted in open_connections
+
+    def _check_done(self) -> None:
+        if self.sent_index >= self.total_sends and self.busy == 0 and not self.backlog:
+            self.finish()

@@ -1,0 +1,242 @@
+"""What every load model's engine shares: prepared requests, connecting, the ticker, the result.
+
+An engine runs inside one event loop (one process). Subclasses (`perflab.loadgen.drivers`)
+decide *when* to send; this base class owns the requests and their recorders, opens
+connections, sweeps timeouts every 100 ms, folds recorders into per-second windows, calls
+the progress callback once a second, and builds the `Recording` at the end.
+
+Usage (through a driver)::
+
+    engine = ClosedEngine(specs, Closed(1000, 10), keepalive=True, timeout_s=30.0)
+    recording = await engine.run(start_at_unix_s=time.time())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from perflab.loadgen.connection import HttpConnection, Prepared
+from perflab.loadgen.errors import RequestSpecError
+from perflab.loadgen.expectation import CONNECT_ERROR
+from perflab.loadgen.recorder import LiveRecorder
+from perflab.loadgen.recording import Recording
+from perflab.loadgen.request_spec import RequestSpec
+
+SWEEP_INTERVAL_S = 0.1
+ProgressCallback = Callable[[float, int, int], None]  # elapsed_s, requests, failures
+
+
+def weighted_sequence(items: Sequence[Prepared], weights: Sequence[int]) -> list[Prepared]:
+    """Smooth weighted round robin (nginx's): exact proportions, evenly interleaved.
+
+    Usage: ``weighted_sequence([a, b], [1, 3])  # -> [b, a, b, b]``
+    """
+    current = [0] * len(items)
+    total = sum(weights)
+    sequence: list[Prepared] = []
+    for _ in range(total):
+        for i, weight in enumerate(weights):
+            current[i] += weight
+        best = max(range(len(items)), key=current.__getitem__)
+        current[best] -= total
+        sequence.append(items[best])
+    return sequence
+
+
+class Engine:
+    """Base of the closed, users and open engines. Usage: see the module docstring."""
+
+    def __init__(
+        self, specs: Sequence[RequestSpec], *, keepalive: bool, timeout_s: float,
+        model: dict[str, Any], connections: int, progress: ProgressCallback | None = None,
+    ) -> None:
+        if not specs:
+            raise RequestSpecError("no requests to send")
+        origins = {spec.origin() for spec in specs}
+        if len(origins) != 1:
+            names = sorted(map(str, origins))
+            raise RequestSpecError(f"one stream sends to one origin, got {names}")
+        self.origin = origins.pop()
+        self.keepalive = keepalive
+        self.timeout_ns = int(timeout_s * 1e9)
+        self.timeout_s = timeout_s
+        self.model = model
+        self.connections_wanted = connections
+        self.progress = progress
+        self.recorders: dict[str, LiveRecorder] = {}
+        prepared = [self._prepare(spec) for spec in specs]
+        self._sequence = weighted_sequence(prepared, [spec.weight for spec in specs])
+        self._cursor = 0
+        self.open_connections: set[HttpConnection] = set()
+        self.loop = asyncio.get_running_loop()
+        self.done: asyncio.Future[None] = self.loop.create_future()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._address: tuple[str, int] = (self.origin.host, self.origin.port)
+        self._ssl = ssl.create_default_context() if self.origin.scheme == "https" else None
+        self.start_ns = 0
+        self.max_connections_seen = 0
+        self._set_up = False
+        self._flushed_second = 0
+
+    def _prepare(self, spec: RequestSpec) -> Prepared:
+        name = spec.label
+        if name in self.recorders:
+            raise RequestSpecError(f"two requests are both named {name!r}; name them apart")
+        recorder = self.recorders[name] = LiveRecorder(name, spec.method.upper())
+        return Prepared(name, spec.wire_bytes(keepalive=self.keepalive), spec.expect, recorder)
+
+    def next_request(self) -> Prepared:
+        """The next request in weighted order. Usage: ``engine.next_request()``"""
+        sequence = self._sequence
+        request = sequence[self._cursor % len(sequence)]
+        self._cursor += 1
+        return request
+
+    # -- connections --------------------------------------------------------------------------
+
+    async def resolve(self) -> None:
+        """Look the host up once, so that connects do not (a failed lookup is a connect error)."""
+        try:
+            infos = await self.loop.getaddrinfo(
+                self.origin.host, self.origin.port, type=socket.SOCK_STREAM
+            )
+            self._address = (str(infos[0][4][0]), int(infos[0][4][1]))
+        except OSError:
+            pass  # every connect will fail and be counted as connect_error
+
+    async def connect(self) -> HttpConnection:
+        """Open a connection (raises OSError, TimeoutError). Usage: ``await engine.connect()``"""
+        conn = HttpConnection(self)
+        host, port = self._address
+        await asyncio.wait_for(
+            self.loop.create_connection(
+                lambda: conn, host, port, ssl=self._ssl,
+                server_hostname=self.origin.host if self._ssl else None,
+            ),
+            self.timeout_s,
+        )
+        self.open_connections.add(conn)
+        self.max_connections_seen = max(self.max_connections_seen, len(self.open_connections))
+        return conn
+
+    async def preconnect(self, count: int) -> list[HttpConnection]:
+        """Open up to `count` connections before timing starts; failures are left for later."""
+        attempts = [self.connect() for _ in range(count)]
+        results = await asyncio.gather(*attempts, return_exceptions=True)
+        return [r for r in results if isinstance(r, HttpConnection)]
+
+    def connect_and_send(self, request: Prepared, origin_ns: int, owner: object = None) -> None:
+        """Connect in a task, then send; a failed connect is recorded. Usage: see drivers."""
+        task = self.loop.create_task(self._connect_and_send(request, origin_ns, owner))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _connect_and_send(self, request: Prepared, origin_ns: int, owner: object) -> None:
+        try:
+            conn = await self.connect()
+        except (OSError, TimeoutError):
+            latency_ns = time.perf_counter_ns() - origin_ns
+            request.recorder.record_unanswered(CONNECT_ERROR, latency_ns, 0)
+            self.connect_failed(owner)
+            return
+        conn.owner = owner
+        self.connect_succeeded(conn)
+        conn.send(request, origin_ns)
+
+    # -- what drivers implement ------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        """Before timing starts: pre-connect, etc."""
+
+    def begin(self) -> None:
+        """Timing has started: send the first requests."""
+        raise NotImplementedError
+
+    def connection_free(self, conn: HttpConnection) -> None:
+        """`conn` finished a request (it may be closed now)."""
+        raise NotImplementedError
+
+    def connection_closed(self, conn: HttpConnection) -> None:
+        """`conn` closed while idle (or after it was already handed back)."""
+        self.open_connections.discard(conn)
+
+    def connect_failed(self, owner: object) -> None:
+        """A `connect_and_send` could not connect (the failure is already recorded)."""
+        raise NotImplementedError
+
+    def connect_succeeded(self, conn: HttpConnection) -> None:
+        """A `connect_and_send` connected; its request is about to be written."""
+
+    def finish(self) -> None:
+        """Mark the run complete. Usage: ``self.finish()`` from a driver."""
+        if not self.done.done():
+            self.done.set_result(None)
+
+    # -- the run -------------------------------------------------------------------------------
+
+    def _sweep(self) -> None:
+        now_ns = time.perf_counter_ns()
+        for conn in list(self.open_connections):
+            if conn.closed and conn.request is None:
+                self.open_connections.discard(conn)
+            else:
+                conn.check_timeout(now_ns, self.timeout_ns)
+        elapsed_ns = now_ns - self.start_ns
+        second = elapsed_ns // 1_000_000_000
+        if second > self._flushed_second:
+            for recorder in self.recorders.values():
+                recorder.flush(self._flushed_second)
+            self._flushed_second = second
+            if self.progress is not None:
+                total_requests = sum(r.stats.requests for r in self.recorders.values())
+                failures = sum(r.stats.failure_count for r in self.recorders.values())
+                self.progress(elapsed_ns / 1e9, total_requests, failures)
+        if not self.done.done():
+            self._sweeper = self.loop.call_later(SWEEP_INTERVAL_S, self._sweep)
+
+    async def setup(self) -> None:
+        """Resolve and pre-connect, before timing starts. Usage: ``await engine.setup()``"""
+        if not self._set_up:
+            self._set_up = True
+            await self.resolve()
+            await self.prepare()
+
+    async def run(self, start_at_unix_s: float | None = None) -> Recording:
+        """Set up, wait for the common start, run to the end. Usage: ``await engine.run(t)``"""
+        await self.setup()
+        if start_at_unix_s is not None:
+            await asyncio.sleep(max(0.0, start_at_unix_s - time.time()))
+        started_unix_s = time.time()
+        cpu_start_s = time.process_time()
+        self.start_ns = time.perf_counter_ns()
+        self._flushed_second = 0
+        self._sweeper = self.loop.call_later(SWEEP_INTERVAL_S, self._sweep)
+        try:
+            self.begin()
+            await self.done
+        finally:
+            self._sweeper.cancel()
+        end_ns = time.perf_counter_ns()
+        cpu_s = time.process_time() - cpu_start_s
+        last_second = (end_ns - self.start_ns) // 1_000_000_000
+        for recorder in self.recorders.values():
+            recorder.flush(last_second)
+        for conn in list(self.open_connections):
+            conn.close()
+        for task in list(self._tasks):
+            task.cancel()
+        return Recording(
+            target=str(self.origin),
+            model=self.model,
+            started_at_unix_s=started_unix_s,
+            ended_at_unix_s=started_unix_s + (end_ns - self.start_ns) / 1e9,
+            names={name: r.stats for name, r in self.recorders.items()},
+            generator_cpu_s=cpu_s,
+            processes=1,
+            connections=self.max_connections_seen,
+        )
