@@ -1,0 +1,1 @@
+"""The service half of perflab: `create_app(settings)` builds the FastAPI app."""

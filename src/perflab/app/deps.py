@@ -1,0 +1,42 @@
+"""FastAPI dependencies that hand endpoints what the lifespan opened (no globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from perflab.app.health import HealthChecks
+from perflab.app.observe import LoopLagMonitor
+from perflab.app.offload import Offloader
+from perflab.config import Settings
+
+
+@dataclass
+class Resources:
+    """What one server worker holds open while it runs; stored on `app.state.resources`."""
+
+    settings: Settings
+    offloader: Offloader
+    health: HealthChecks
+    monitor: LoopLagMonitor
+    extras: dict[str, object] = field(default_factory=dict)
+
+
+def get_resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+def get_offloader(request: Request) -> Offloader:
+    return get_resources(request).offloader
+
+
+def get_settings(request: Request) -> Settings:
+    return get_resources(request).settings
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+OffloaderDep = Annotated[Offloader, Depends(get_offloader)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]

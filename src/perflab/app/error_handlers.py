@@ -1,0 +1,125 @@
+"""The one place that maps errors to HTTP answers: perflab's tree, FastAPI's and Starlette's.
+
+Every error answer is `{"error": {"code", "message", "request_id"?, "details"?}}` with the status
+the tree in `perflab.app.errors` gives; unexpected exceptions are answered by
+`perflab.app.middleware.ObserveMiddleware` (500, logged with the request id).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from perflab.app.errors import PerflabError, ServerError
+from perflab.app.observe import current_request_id
+
+log = logging.getLogger("perflab.errors")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    request_id: str | None = None
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorBody(BaseModel):
+    """The JSON body of every error answer."""
+
+    error: ErrorDetail
+
+
+_DESCRIPTIONS = {
+    400: "The request cannot be understood (malformed body, undecodable image).",
+    404: "No such resource.",
+    413: "The body is larger than PERFLAB_MAX_BODY_BYTES.",
+    415: "The body has a content type this endpoint does not take.",
+    422: "The body or parameters do not match the schema.",
+    500: "A bug on our side; the log has the request id.",
+    502: "A downstream service failed.",
+    503: "Overloaded or a backing service is down; retry after Retry-After seconds.",
+    504: "A downstream service did not answer in time.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for the given statuses, each documented with the error body."""
+    return {s: {"model": ErrorBody, "description": _DESCRIPTIONS[s]} for s in statuses}
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    details: Sequence[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """The one way an error becomes an HTTP answer."""
+    detail = ErrorDetail(
+        code=code,
+        message=message,
+        request_id=current_request_id(),
+        details=list(details) if details else None,
+    )
+    body = ErrorBody(error=detail).model_dump(exclude_none=True)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    # The raw pydantic errors can echo the whole (possibly huge) input back: keep loc/msg/type.
+    return [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type", "")}
+        for e in errors
+    ]
+
+
+async def _on_perflab_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PerflabError)
+    if isinstance(exc, ServerError):
+        log.warning("%s (%s): %s", exc.code, exc.status, exc.message)
+    return error_response(
+        exc.status, exc.code, exc.message, details=exc.details, headers=exc.headers()
+    )
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    details = _validation_details(errors)
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return error_response(400, "bad_request", "the body is not valid JSON", details=details)
+    first = details[0] if details else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(part) for part in first["loc"])
+    return error_response(422, "validation_error", f"{where}: {first['msg']}", details=details)
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(exc.status_code, code, str(exc.detail), headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every error a client can cause to its JSON answer (unexpected ones: see observe)."""
+    app.add_exception_handler(PerflabError, _on_perflab_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)

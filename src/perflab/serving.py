@@ -1,0 +1,82 @@
+"""Runs the service under uvicorn or granian with N workers, from settings built at the edge.
+
+Worker processes rebuild the same settings from `PERFLAB_*` variables (the app factory reads
+them), and share one Prometheus multiprocess directory so `/metrics` covers every worker.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+
+from perflab.config import ServerKind, Settings
+
+APP_FACTORY = "perflab.app.main:create_app_from_env"
+
+
+def _prepare_environment(settings: Settings) -> Path:
+    os.environ.update(settings.to_env())
+    # Must be set before any process imports prometheus_client, and empty: files left by an
+    # earlier run would be merged into this run's metrics.
+    metrics_dir = Path(tempfile.mkdtemp(prefix="perflab-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    return metrics_dir
+
+
+def run_server(settings: Settings) -> None:
+    """Serve until SIGINT/SIGTERM; in-flight requests get `shutdown_timeout_s` to finish."""
+    metrics_dir = _prepare_environment(settings)
+    try:
+        if settings.server is ServerKind.GRANIAN:
+            _run_granian(settings)
+        else:
+            _run_uvicorn(settings)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run_uvicorn(settings: Settings) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(
+        APP_FACTORY,
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+    )
+    if settings.workers == 1:
+        # uvicorn re-raises the signal it caught once it has shut down, so a graceful SIGTERM
+        # would still end the process with "killed by SIGTERM". A no-op handler installed first
+        # becomes the one it restores and re-raises into: a graceful stop then exits 0.
+        signal.signal(signal.SIGTERM, lambda signum, frame: None)
+        uvicorn.Server(config).run()
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    sock = config.bind_socket()
+    Multiprocess(config, sockets=[sock]).run()
+
+
+def _run_granian(settings: Settings) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    Granian(
+        APP_FACTORY,
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        log_level=settings.log_level,  # type: ignore[arg-type]  # granian takes its LogLevels enum
+        workers_kill_timeout=int(settings.shutdown_timeout_s) or None,
+    ).serve()
