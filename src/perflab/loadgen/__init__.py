@@ -4,7 +4,7 @@ The Python API, for the bench runner and scenarios that mix streams::
 
     from perflab.loadgen import Closed, Open, RequestSpec, Stream, run, run_streams
 
-    recording = run([RequestSpec("http://127.0.0.1:8000/")], Closed(requests=10_000, connections=10))
+    recording = run([RequestSpec("http://127.0.0.1:8000/")], Closed(requests=10_000))
     mixed = run_streams([
         Stream([RequestSpec("http://127.0.0.1:8000/ping", method="POST", body=json_body(small))],
                Open(rate_per_s=10, duration_s=60)),

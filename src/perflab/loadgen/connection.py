@@ -111,17 +111,23 @@ class HttpConnection(asyncio.Protocol):
         status = self.parser.get_status_code()
         keep_alive = self.parser.should_keep_alive()
         body_length = self._body_length
-        retry_after = status == 503 and self._head is not None and _RETRY_AFTER in (
-            self._head.lower()
+        retry_after = (
+            status == 503 and self._head is not None and _RETRY_AFTER in (self._head.lower())
         )
         expect = request.expect
-        first_length = request.recorder.note_first_length(body_length) if expect.same_length else -1
+        recorder = request.recorder
+        first_length = recorder.first_body_length
+        if first_length < 0:
+            first_length = recorder.note_first_length(body_length)
         body = b"".join(self._body_parts) if self._body_parts is not None else None
         failure = expect.check(
-            status, body, retry_after=retry_after, first_length=first_length,
+            status,
+            body,
+            retry_after=retry_after,
+            first_length=first_length,
             body_length=body_length,
         )
-        request.recorder.record(
+        recorder.record(
             now_ns - self.origin_ns, failure, self._bytes_in, len(request.wire), body_length
         )
         if not keep_alive:

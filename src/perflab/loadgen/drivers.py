@@ -29,12 +29,21 @@ class ClosedEngine(Engine):
     """Exactly `requests` requests over `connections` connections. Usage: see module."""
 
     def __init__(
-        self, specs: Sequence[RequestSpec], model: Closed, *, keepalive: bool, timeout_s: float,
+        self,
+        specs: Sequence[RequestSpec],
+        model: Closed,
+        *,
+        keepalive: bool,
+        timeout_s: float,
         progress: ProgressCallback | None = None,
     ) -> None:
         super().__init__(
-            specs, keepalive=keepalive, timeout_s=timeout_s, model=model.describe(),
-            connections=model.connections, progress=progress,
+            specs,
+            keepalive=keepalive,
+            timeout_s=timeout_s,
+            model=model.describe(),
+            connections=model.connections,
+            progress=progress,
         )
         self.remaining = model.requests
         self.in_flight = 0
@@ -88,12 +97,22 @@ class UsersEngine(Engine):
     """locust's model: users spawned at a rate, looping with think time. Usage: see module."""
 
     def __init__(
-        self, specs: Sequence[RequestSpec], model: Users, *, keepalive: bool, timeout_s: float,
-        progress: ProgressCallback | None = None, seed: int | None = None,
+        self,
+        specs: Sequence[RequestSpec],
+        model: Users,
+        *,
+        keepalive: bool,
+        timeout_s: float,
+        progress: ProgressCallback | None = None,
+        seed: int | None = None,
     ) -> None:
         super().__init__(
-            specs, keepalive=keepalive, timeout_s=timeout_s, model=model.describe(),
-            connections=model.users, progress=progress,
+            specs,
+            keepalive=keepalive,
+            timeout_s=timeout_s,
+            model=model.describe(),
+            connections=model.users,
+            progress=progress,
         )
         self.users_model = model
         self.in_flight = 0
@@ -150,12 +169,21 @@ class OpenEngine(Engine):
     """Scheduled sends at a fixed rate; latency from the schedule. Usage: see module."""
 
     def __init__(
-        self, specs: Sequence[RequestSpec], model: Open, *, keepalive: bool, timeout_s: float,
+        self,
+        specs: Sequence[RequestSpec],
+        model: Open,
+        *,
+        keepalive: bool,
+        timeout_s: float,
         progress: ProgressCallback | None = None,
     ) -> None:
         super().__init__(
-            specs, keepalive=keepalive, timeout_s=timeout_s, model=model.describe(),
-            connections=model.connections, progress=progress,
+            specs,
+            keepalive=keepalive,
+            timeout_s=timeout_s,
+            model=model.describe(),
+            connections=model.connections,
+            progress=progress,
         )
         self.open_model = model
         self.interval_ns = model.interval_ns

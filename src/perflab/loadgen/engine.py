@@ -52,8 +52,14 @@ class Engine:
     """Base of the closed, users and open engines. Usage: see the module docstring."""
 
     def __init__(
-        self, specs: Sequence[RequestSpec], *, keepalive: bool, timeout_s: float,
-        model: dict[str, Any], connections: int, progress: ProgressCallback | None = None,
+        self,
+        specs: Sequence[RequestSpec],
+        *,
+        keepalive: bool,
+        timeout_s: float,
+        model: dict[str, Any],
+        connections: int,
+        progress: ProgressCallback | None = None,
     ) -> None:
         if not specs:
             raise RequestSpecError("no requests to send")
@@ -115,7 +121,10 @@ class Engine:
         host, port = self._address
         await asyncio.wait_for(
             self.loop.create_connection(
-                lambda: conn, host, port, ssl=self._ssl,
+                lambda: conn,
+                host,
+                port,
+                ssl=self._ssl,
                 server_hostname=self.origin.host if self._ssl else None,
             ),
             self.timeout_s,

@@ -69,7 +69,12 @@ class Expectation:
         return 200 <= status < 300
 
     def check(
-        self, status: int, body: bytes | None, *, retry_after: bool, first_length: int = -1,
+        self,
+        status: int,
+        body: bytes | None,
+        *,
+        retry_after: bool,
+        first_length: int = -1,
         body_length: int = -1,
     ) -> str | None:
         """None if right, else the failure kind. Usage: ``e.check(200, b"", retry_after=False)``"""

@@ -154,9 +154,7 @@ class LatencyHistogram:
         counts = np.ctypeslib.as_array(decoded.counts)
         hist._counts[: counts.size] += counts.astype(np.uint64)
         if decoded.total_count:
-            hist._account(
-                int(decoded.total_count), int(decoded.min_value), int(decoded.max_value)
-            )
+            hist._account(int(decoded.total_count), int(decoded.min_value), int(decoded.max_value))
         return hist
 
     @classmethod

@@ -29,7 +29,11 @@ class LiveRecorder:
         self._window_failures = 0
 
     def record(
-        self, latency_ns: int, failure: str | None, bytes_in: int, bytes_out: int,
+        self,
+        latency_ns: int,
+        failure: str | None,
+        bytes_in: int,
+        bytes_out: int,
         body_length: int,
     ) -> None:
         """One finished request. Usage: ``recorder.record(120_000, None, 200, 80, 10)``"""

@@ -212,7 +212,7 @@ class Recording:
             "started_at_unix_s": self.started_at_unix_s,
             "ended_at_unix_s": self.ended_at_unix_s,
             "generator": {
-                "cpu_s": round(self.generator_cpu_s, 4),
+                "cpu_s": self.generator_cpu_s,
                 "cpu_us_per_request": round(1e6 * self.generator_cpu_s / requests, 2)
                 if requests
                 else 0.0,

@@ -61,7 +61,9 @@ def make_engine(
 ) -> Engine:
     """The engine for `model` (must run inside an event loop). Usage: ``make_engine(s, s.model)``"""
     options: dict[str, Any] = {
-        "keepalive": stream.keepalive, "timeout_s": stream.timeout_s, "progress": progress,
+        "keepalive": stream.keepalive,
+        "timeout_s": stream.timeout_s,
+        "progress": progress,
     }
     if isinstance(model, Closed):
         return ClosedEngine(stream.requests, model, **options)
@@ -70,9 +72,7 @@ def make_engine(
     return OpenEngine(stream.requests, model, **options)
 
 
-async def run_stream_async(
-    stream: Stream, progress: ProgressCallback | None = None
-) -> Recording:
+async def run_stream_async(stream: Stream, progress: ProgressCallback | None = None) -> Recording:
     """Run one stream in the running event loop (no extra processes).
 
     Usage: ``recording = await run_stream_async(Stream(specs, Closed(100, 4)))``
@@ -84,8 +84,13 @@ async def run_stream_async(
 
 
 def run(
-    requests: Sequence[RequestSpec], model: LoadModel, *, processes: int = 1,
-    keepalive: bool = True, timeout_s: float = 30.0, progress: ProgressCallback | None = None,
+    requests: Sequence[RequestSpec],
+    model: LoadModel,
+    *,
+    processes: int = 1,
+    keepalive: bool = True,
+    timeout_s: float = 30.0,
+    progress: ProgressCallback | None = None,
 ) -> Recording:
     """Run one stream of requests under `model`, merged over `processes` processes.
 
@@ -94,9 +99,7 @@ def run(
     return run_streams([Stream(requests, model, processes, keepalive, timeout_s)], progress)
 
 
-def run_streams(
-    streams: Sequence[Stream], progress: ProgressCallback | None = None
-) -> Recording:
+def run_streams(streams: Sequence[Stream], progress: ProgressCallback | None = None) -> Recording:
     """Run streams side by side (separate processes), merged per request name.
 
     Usage: ``run_streams([Stream(small, Open(10, 60)), Stream(large, Open(1, 60))])``

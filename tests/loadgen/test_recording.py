@@ -1,0 +1,36 @@
+"""Recordings as data: JSON shape, round trip, time series."""
+
+from __future__ import annotations
+
+import orjson
+
+from perflab.loadgen import Closed, Recording, RequestSpec, run
+from tests.loadgen.scripted_server import ScriptedServer
+
+
+def test_json_top_level_and_per_name(server: ScriptedServer) -> None:
+    specs = [RequestSpec(server.url("/ok"), name="a"), RequestSpec(server.url("/json"), name="b")]
+    data = run(specs, Closed(100, 2)).to_dict()
+    for key in ("requests", "failures", "duration_s", "requests_per_s", "latency_us", "names"):
+        assert key in data
+    assert data["requests"] == 100
+    assert data["requests_per_s"] > 0
+    assert set(data["names"]) == {"a", "b"}
+    for name in ("a", "b"):
+        per_name = data["names"][name]
+        assert per_name["requests"] == 50
+        assert {"failures", "duration_s", "requests_per_s", "histogram"} <= set(per_name)
+        assert set(per_name["latency_us"]["percentiles"]) == {
+            "50", "66", "75", "80", "90", "95", "98", "99", "99.9", "100",
+        }  # fmt: skip
+    assert data["generator"]["cpu_s"] > 0
+    assert data["metadata"]["cores"] >= 1
+    assert "python" in data["metadata"] and "packages" in data["metadata"]
+    assert data["time_series"][0].keys() >= {"second", "requests", "p50_us", "p99_us", "failures"}
+    orjson.dumps(data)  # JSON-serialisable as it is
+
+
+def test_round_trip_through_json(server: ScriptedServer) -> None:
+    recording = run([RequestSpec(server.url("/status/404"))], Closed(30, 3))
+    again = Recording.from_dict(orjson.loads(orjson.dumps(recording.to_dict())))
+    assert again.to_dict() == recording.to_dict()
