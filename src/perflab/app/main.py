@@ -28,6 +28,7 @@ log = logging.getLogger("perflab.app")
 # keep per-process state (a detector, a model) add their warm-up here.
 OFFLOAD_WARMUPS: tuple[str, ...] = (
     # domain warm-ups
+    "perflab.app.faceblur.service:warm_up",
 )
 
 
@@ -77,6 +78,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(diag_router)
     app.include_router(fanout_router)
     # domain routers
+    from perflab.app.faceblur.router import router as faceblur_router
+    from perflab.app.web.router import router as web_router
+
+    app.include_router(faceblur_router)
+    app.include_router(web_router)
     # Added last = outermost: ids and metrics see every answer, including 413s.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ObserveMiddleware)

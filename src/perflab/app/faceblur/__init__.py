@@ -1,0 +1,1 @@
+"""Seed 000: face anonymising, async (offloaded) and sync, with per-thread detectors."""
