@@ -83,7 +83,7 @@ class _Protocol(asyncio.Protocol):
             await asyncio.sleep(int(parts[1]) / 1000)
         elif parts[0] == "block-once":
             if self.server.counts[path] == int(parts[1]):
-                time.sleep(int(parts[2]) / 1000)  # stalls the whole server, on purpose
+                time.sleep(int(parts[2]) / 1000)  # noqa: ASYNC251  # stalls the whole server, on purpose
         elif parts[0] == "alternate":
             body = b"aaaa" if self.server.counts[path] % 2 else b"bbbbbb"
         if not transport.is_closing():

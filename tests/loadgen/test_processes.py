@@ -49,7 +49,6 @@ def test_merge_equals_the_sum(server: ScriptedServer) -> None:
     assert merged.generator_cpu_s == sum(p.generator_cpu_s for p in parts)
 
 
-
 class BigBody:
     """A picklable body factory, as a scenario with 25 MB payloads would pass."""
 

@@ -25,7 +25,8 @@ def test_json_top_level_and_per_name(server: ScriptedServer) -> None:
         }  # fmt: skip
     assert data["generator"]["cpu_s"] > 0
     assert data["metadata"]["cores"] >= 1
-    assert "python" in data["metadata"] and "packages" in data["metadata"]
+    assert "python" in data["metadata"]
+    assert "packages" in data["metadata"]
     assert data["time_series"][0].keys() >= {"second", "requests", "p50_us", "p99_us", "failures"}
     orjson.dumps(data)  # JSON-serialisable as it is
 

@@ -20,7 +20,7 @@ from perflab.loadgen.errors import LoadgenError, RequestSpecError
 from perflab.loadgen.expectation import Expectation
 from perflab.loadgen.request_spec import Body, RequestSpec, file_body, form_body
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms)?")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)?")
 _UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, None: 1.0}
 
 
@@ -113,4 +113,3 @@ def specs_from_options(
     )
     chosen_method = method or ("POST" if body.data or body.factory else "GET")
     return [RequestSpec(url, chosen_method.upper(), headers=header_map, body=body, expect=expect)]
-
