@@ -67,3 +67,6 @@ def downstream(
 
 
 # lab commands register here
+from perflab.loadgen.command import load  # noqa: E402  (registered after the app exists)
+
+app.command("load")(load)
