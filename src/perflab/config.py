@@ -110,5 +110,7 @@ class Settings(BaseSettings):
         """These settings as `PERFLAB_*` variables, for server worker processes to rebuild them."""
         env: dict[str, str] = {}
         for name, value in self.model_dump(mode="json").items():
-            env[f"PERFLAB_{name.upper()}"] = str(value)
+            # Unset optional fields stay unset: the string "None" would be read back as a value.
+            if value is not None:
+                env[f"PERFLAB_{name.upper()}"] = str(value)
         return env

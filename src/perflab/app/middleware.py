@@ -96,6 +96,7 @@ class BodyLimitMiddleware:
         received = 0
         exceeded = False
         response_started = False
+        replaced = False
 
         async def limited_receive() -> Message:
             nonlocal received, exceeded
@@ -108,19 +109,23 @@ class BodyLimitMiddleware:
             return message
 
         async def guarded_send(message: Message) -> None:
-            nonlocal response_started
-            # FastAPI turns an error raised while reading the body into its own 400; once the
-            # limit was passed, the only true answer is 413, so that answer replaces it.
-            if exceeded and not response_started:
-                raise PayloadTooLarge(self._message())
+            nonlocal response_started, replaced
+            if replaced:
+                return
             if message["type"] == "http.response.start":
+                # FastAPI turns an error raised while reading the body into its own 400; once
+                # the limit was passed the only true answer is 413, so it replaces the app's.
+                if exceeded:
+                    replaced = True
+                    await self._refuse(scope, receive, send)
+                    return
                 response_started = True
             await send(message)
 
         try:
             await self.app(scope, limited_receive, guarded_send)
         except PayloadTooLarge:
-            if response_started:
+            if response_started or replaced:
                 raise
             await self._refuse(scope, receive, send)
 

@@ -132,6 +132,9 @@ class HttpDownstreamSync:
         try:
             response = self._pool.request("GET", self._url, fields={"value": str(value)})
             return _parse_answer(response.status, response.json())
+        except urllib3.exceptions.NewConnectionError as exc:
+            # Checked first: urllib3 makes a refused connection a subclass of its timeout error.
+            raise BadGateway(f"downstream unreachable: {type(exc).__name__}") from None
         except urllib3.exceptions.TimeoutError:
             raise GatewayTimeout("downstream did not answer in time") from None
         except (urllib3.exceptions.HTTPError, ValueError) as exc:

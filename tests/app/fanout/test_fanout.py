@@ -1,0 +1,145 @@
+"""Seed 004's endpoints against a real slow downstream that counts its simultaneous calls."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.support.servers import (
+    RunningServer,
+    downstream_server,
+    free_port,
+    get_json,
+    perflab_server,
+)
+
+pytestmark = pytest.mark.anyio
+
+LATENCY_S = 0.3
+
+
+@pytest.fixture(scope="module")
+def downstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with downstream_server(tmp_path_factory.mktemp("downstream"), LATENCY_S) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def service(
+    tmp_path_factory: pytest.TempPathFactory, downstream: RunningServer
+) -> Iterator[RunningServer]:
+    env = {"PERFLAB_DOWNSTREAM_URL": downstream.base_url, "PERFLAB_DOWNSTREAM_TIMEOUT_S": "5"}
+    tmp = tmp_path_factory.mktemp("service")
+    with perflab_server(tmp, "--downstream", "http", "--threads", "2", env=env) as server:
+        yield server
+
+
+def reset(downstream: RunningServer) -> None:
+    request = urllib.request.Request(downstream.url("/stats/reset"), method="POST")
+    urllib.request.urlopen(request, timeout=5).close()
+
+
+def overlap(downstream: RunningServer) -> tuple[int, int]:
+    """(most calls the downstream served at once, calls served) since the last reset."""
+    _, stats = get_json(downstream.url("/stats"))
+    return stats["max_in_flight"], stats["total"]
+
+
+async def fetch_all(url: str, count: int) -> list[dict[str, object]]:
+    async with aiohttp.ClientSession() as session:
+
+        async def one() -> dict[str, object]:
+            async with session.get(url) as response:
+                assert response.status == 200, await response.text()
+                body: dict[str, object] = await response.json()
+                return body
+
+        return await asyncio.gather(*(one() for _ in range(count)))
+
+
+async def test_concurrent_overlaps_its_three_calls(
+    service: RunningServer, downstream: RunningServer
+) -> None:
+    reset(downstream)
+    [answer] = await fetch_all(service.url("/async_concurrent"), 1)
+    assert answer["results"] == [3, 5, 7]
+    assert overlap(downstream) == (3, 3)
+    assert isinstance(answer["elapsed_s"], float)
+    assert answer["elapsed_s"] < 2 * LATENCY_S
+
+
+@pytest.mark.parametrize(
+    ("path", "results"),
+    [("/async_independent", [3, 5, 7]), ("/async_dependent", [3, 7, 15])],
+)
+async def test_sequential_endpoints_never_overlap_their_calls(
+    service: RunningServer, downstream: RunningServer, path: str, results: list[int]
+) -> None:
+    reset(downstream)
+    [answer] = await fetch_all(service.url(path), 1)
+    assert answer["results"] == results
+    assert overlap(downstream) == (1, 3)
+    assert isinstance(answer["elapsed_s"], float)
+    assert answer["elapsed_s"] >= 3 * LATENCY_S
+
+
+async def test_sync_endpoint_overlap_is_capped_by_threads(
+    service: RunningServer, downstream: RunningServer
+) -> None:
+    reset(downstream)
+    answers = await fetch_all(service.url("/sync_baseline"), 6)
+    assert all(a["results"] == [3, 5, 7] for a in answers)
+    # Six clients, but the service runs `def` endpoints on 2 threads: at most 2 calls at once.
+    assert overlap(downstream) == (2, 18)
+
+
+async def test_async_endpoints_overlap_across_requests(
+    service: RunningServer, downstream: RunningServer
+) -> None:
+    reset(downstream)
+    await fetch_all(service.url("/async_independent"), 6)
+    max_in_flight, total = overlap(downstream)
+    assert total == 18
+    assert max_in_flight == 6  # one call per request at a time, all six requests at once
+
+
+async def test_slow_downstream_is_504(tmp_path: Path, downstream: RunningServer) -> None:
+    env = {"PERFLAB_DOWNSTREAM_URL": downstream.base_url, "PERFLAB_DOWNSTREAM_TIMEOUT_S": "0.1"}
+    with perflab_server(tmp_path, "--downstream", "http", env=env) as server:
+        for path in ["/async_concurrent", "/async_independent", "/sync_baseline"]:
+            status, body = get_json(server.url(path))
+            assert status == 504, body
+            assert body["error"]["code"] == "gateway_timeout"
+
+
+async def test_unreachable_downstream_is_502_and_not_ready(tmp_path: Path) -> None:
+    env = {"PERFLAB_DOWNSTREAM_URL": f"http://127.0.0.1:{free_port()}"}
+    with perflab_server(tmp_path, "--downstream", "http", env=env) as server:
+        for path in ["/async_concurrent", "/async_dependent", "/sync_baseline"]:
+            status, body = get_json(server.url(path))
+            assert status == 502, body
+            assert body["error"]["code"] == "bad_gateway"
+        status, health = get_json(server.url("/healthz"))
+    assert status == 503
+    assert health["ready"] is False
+    assert health["services"]["downstream"]["ok"] is False
+
+
+async def test_simulated_downstream(tmp_path: Path) -> None:
+    env = {"PERFLAB_DOWNSTREAM_LATENCY_S": "0.05"}
+    with perflab_server(tmp_path, env=env) as server:
+        for path, results in [
+            ("/sync_baseline", [3, 5, 7]),
+            ("/async_independent", [3, 5, 7]),
+            ("/async_dependent", [3, 7, 15]),
+            ("/async_concurrent", [3, 5, 7]),
+        ]:
+            status, body = get_json(server.url(path))
+            assert status == 200
+            assert body["results"] == results
+            assert body["message"].startswith(path.lstrip("/"))

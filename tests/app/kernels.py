@@ -1,0 +1,46 @@
+"""Kernels for offloader tests: module-level so worker processes can import them by name."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from perflab.app.errors import BadRequest
+
+_warmed: list[int] = []
+
+
+def warm_up() -> None:
+    _warmed.append(os.getpid())
+
+
+def warmed_pids() -> tuple[list[int], int]:
+    """(pids that ran warm_up in this process, this process's pid)."""
+    return list(_warmed), os.getpid()
+
+
+def where() -> tuple[int, int]:
+    """(process id, thread id) of whoever runs the kernel."""
+    return os.getpid(), threading.get_ident()
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def reject(message: str) -> None:
+    raise BadRequest(message)
+
+
+def crash() -> None:
+    raise ZeroDivisionError("a bug in a kernel")
+
+
+def die() -> None:
+    os._exit(3)
+
+
+def sleep_s(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
