@@ -40,6 +40,9 @@ def run_server(settings: Settings) -> None:
 
 def _run_uvicorn(settings: Settings) -> None:
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    from perflab.app.observe import logging_config
 
     config = uvicorn.Config(
         APP_FACTORY,
@@ -50,6 +53,7 @@ def _run_uvicorn(settings: Settings) -> None:
         loop="uvloop",
         http="httptools",
         log_level=settings.log_level,
+        log_config=logging_config(settings.log_level, LOGGING_CONFIG),
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
     )
@@ -69,6 +73,9 @@ def _run_uvicorn(settings: Settings) -> None:
 def _run_granian(settings: Settings) -> None:
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.log import LOGGING_CONFIG
+
+    from perflab.app.observe import logging_config
 
     Granian(
         APP_FACTORY,
@@ -78,5 +85,6 @@ def _run_granian(settings: Settings) -> None:
         interface=Interfaces.ASGI,
         workers=settings.workers,
         log_level=settings.log_level,  # type: ignore[arg-type]  # granian takes its LogLevels enum
+        log_dictconfig=logging_config(settings.log_level, LOGGING_CONFIG),
         workers_kill_timeout=int(settings.shutdown_timeout_s) or None,
     ).serve()

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
+import logging
 import os
 from collections.abc import Callable
+from typing import Any
 
 import anyio.to_thread
 from prometheus_client import (
@@ -32,6 +35,49 @@ _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 def current_request_id() -> str | None:
     """The id of the request being served in this context, for logs and error bodies."""
     return _request_id.get()
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamps every log record with the id of the request it was logged for (or "-")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = _request_id.get() or "-"
+        return True
+
+
+def logging_config(level: str, server_config: dict[str, Any]) -> dict[str, Any]:
+    """The server's `dictConfig` plus perflab's loggers (with request ids), section by section.
+
+    Servers replace their default config with the one given, section by section, so ours must
+    carry theirs along or their own log lines disappear.
+    """
+    merged = copy.deepcopy(server_config)
+    for section, entries in _perflab_logging(level).items():
+        if isinstance(entries, dict):
+            merged.setdefault(section, {}).update(entries)
+    return merged
+
+
+def _perflab_logging(level: str) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": RequestIdFilter}},
+        "formatters": {
+            "perflab": {"format": "%(levelname)-8s [%(request_id)s] %(name)s: %(message)s"}
+        },
+        "handlers": {
+            "perflab": {
+                "class": "logging.StreamHandler",
+                "formatter": "perflab",
+                "filters": ["request_id"],
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {
+            "perflab": {"handlers": ["perflab"], "level": level.upper(), "propagate": False}
+        },
+    }
 
 
 def set_request_id(request_id: str) -> contextvars.Token[str | None]:
