@@ -16,7 +16,7 @@ import pytest
 from perflab.app.faceblur.router import prefers_jpeg
 from perflab.app.faceblur.service import BlurOptions, blur_image
 from tests.app.faceblur.images import png_bomb, small_face_jpeg, small_jpeg
-from tests.support.servers import RunningServer, perflab_server
+from tests.support.servers import RunningServer, get_json, perflab_server
 
 # Under aiohttp's 1 MB warning for bytes bodies, over every image sent to this server.
 MAX_BODY_BYTES = 500_000
@@ -214,3 +214,12 @@ async def test_identical_bytes_under_concurrency(tmp_path: Path, offload: str, p
             answer = json.loads(answers[0])
             assert base64.b64decode(answer["data"]) == expected.jpeg
             assert answer["faces"] == [list(box) for box in expected.faces]
+
+
+def test_openapi_documents_the_endpoints(server: RunningServer) -> None:
+    status, schema = get_json(server.url("/openapi.json"))
+    assert status == 200
+    for path in ["/api/blur", "/api/blur/encoded", "/api/blur/encoded/sync"]:
+        responses = schema["paths"][path]["post"]["responses"]
+        assert {"200", "400", "413", "415", "422", "503"} <= set(responses)
+        assert "image/jpeg" in responses["200"]["content"]
