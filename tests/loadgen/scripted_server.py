@@ -5,6 +5,8 @@ It runs its own event loop in a thread. Paths:
 - ``/ok`` and anything unknown: 200 ``hello``;  ``/json``: ``{"success": true, "n": 3}``
 - ``/status/<code>``: that status;  ``/shed``: 503 with Retry-After
 - ``/close``: closes the connection without answering;  ``/rst``: resets it (SO_LINGER 0)
+- ``/close-reused``: answers a connection's first request, closes it at the second (as a
+  server whose keep-alive timeout fires just as the client writes)
 - ``/garbage``: answers bytes that are not HTTP
 - ``/sleep/<ms>``: answers after ms (other connections go on)
 - ``/block-once/<n>/<ms>``: the n-th request to it blocks the whole server for ms
@@ -37,6 +39,7 @@ class _Protocol(asyncio.Protocol):
         self.server = server
         self.parser = httptools.HttpRequestParser(self)
         self.url = b""
+        self.served = 0
         self.transport: Any = None
 
     def connection_made(self, transport: Any) -> None:
@@ -61,7 +64,8 @@ class _Protocol(asyncio.Protocol):
     async def answer(self, path: str, keep: bool) -> None:
         parts = path.strip("/").split("/")
         transport = self.transport
-        if parts[0] == "close":
+        self.served += 1
+        if parts[0] == "close" or (parts[0] == "close-reused" and self.served > 1):
             transport.close()
             return
         if parts[0] == "rst":

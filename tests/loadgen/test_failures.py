@@ -31,6 +31,14 @@ def test_connection_reset(server: ScriptedServer, path: str) -> None:
     assert _failures(RequestSpec(server.url(path))) == {"connection_reset": 4}
 
 
+def test_a_reused_connection_closed_before_answering_is_retried_once(
+    server: ScriptedServer,
+) -> None:
+    # Not a server failure: its keep-alive timeout closed the connection as we wrote.
+    assert _failures(RequestSpec(server.url("/close-reused")), 10) == {}
+    assert server.counts["/close-reused"] == 1 + 9 * 2
+
+
 def test_protocol_error(server: ScriptedServer) -> None:
     assert _failures(RequestSpec(server.url("/garbage"))) == {"protocol_error": 4}
 

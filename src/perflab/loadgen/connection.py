@@ -56,6 +56,7 @@ class HttpConnection(asyncio.Protocol):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.owner: object = None  # the driver's slot (a user) this connection belongs to
+        self.served = 0  # answers completed on this connection
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
@@ -89,11 +90,18 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self.request is not None:
+        request = self.request
+        if request is None:
+            self.engine.connection_closed(self)
+        elif self.served and self._bytes_in == 0:
+            # A reused connection closed before any byte of the answer: the server closed
+            # it while idle (keep-alive timeout) as we wrote. Like browsers and urllib3,
+            # send once more on a fresh connection instead of blaming the server.
+            self.request = None
+            self.engine.resend(self, request, self.origin_ns)
+        else:
             self._fail(CONNECTION_RESET)
             self.engine.connection_free(self)
-        else:
-            self.engine.connection_closed(self)
 
     # -- httptools callbacks ----------------------------------------------------------------
 
@@ -108,6 +116,7 @@ class HttpConnection(asyncio.Protocol):
         if request is None:
             return
         self.request = None
+        self.served += 1
         status = self.parser.get_status_code()
         keep_alive = self.parser.should_keep_alive()
         body_length = self._body_length

@@ -287,6 +287,10 @@ class OpenEngine(Engine):
     def connect_succeeded(self, conn: HttpConnection) -> None:
         self.connecting -= 1  # now counted in open_connections
 
+    def resend(self, conn: HttpConnection, request: Prepared, origin_ns: int) -> None:
+        self.connecting += 1  # `connect_succeeded` or `connect_failed` takes it back
+        super().resend(conn, request, origin_ns)
+
     def _check_done(self) -> None:
         if self.sent_index >= self.total_sends and self.busy == 0 and not self.backlog:
             self.finish()

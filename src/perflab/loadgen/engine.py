@@ -178,6 +178,11 @@ class Engine:
         """A `connect_and_send` could not connect (the failure is already recorded)."""
         raise NotImplementedError
 
+    def resend(self, conn: HttpConnection, request: Prepared, origin_ns: int) -> None:
+        """Send `request` again on a new connection (`conn` closed before answering)."""
+        self.open_connections.discard(conn)
+        self.connect_and_send(request, origin_ns, conn.owner)
+
     def connect_succeeded(self, conn: HttpConnection) -> None:
         """A `connect_and_send` connected; its request is about to be written."""
 

@@ -1,0 +1,297 @@
+"""perflab load against wrk, ab and locust (FastHttpUser): throughput and CPU per request.
+
+One trivial server pinned to core 0 (taskset), every generator pinned to core 1, the same
+number of connections for all, in one run. Printed: requests/s, whole-process CPU seconds
+(user + system, from wait4, start-up included for every tool), CPU per 1,000 requests, the
+ratios to wrk and locust, and the issue's goals:
+
+- perflab's requests/s >= 90% of wrk's
+- perflab's CPU per 1,000 requests <= 2x wrk's, and at least 2x better than locust's
+- the open model at 2,000 requests/s achieves that rate within 2%
+
+Needs: wrk and ab (`apt-get update && apt-get install -y wrk apache2-utils`, or pass
+--install-tools to have this script run that), and locust, which this script installs into
+its own virtualenv `.venv-bench/` on first use (never into `.venv`: gevent patches the world).
+
+    .venv/bin/python benchmarks/loadgen.py                 # raw uvloop server, 3 rounds x 10 s
+    .venv/bin/python benchmarks/loadgen.py --server fastapi --duration 15 --connections 50
+
+The machine is shared, so the tools run in interleaved rounds and the summary takes each
+tool's best round (most requests/s; least CPU per request); every round is printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_VENV = ROOT / ".venv-bench"
+# `python -m perflab.loadgen` is `perflab load` without importing the service's CLI modules.
+PERFLAB = [sys.executable, "-m", "perflab.loadgen"]
+SERVER_CORE, CLIENT_CORE = "0", "1"
+
+
+@dataclass
+class Result:
+    tool: str
+    requests: int
+    failures: int
+    duration_s: float
+    cpu_s: float
+
+    @property
+    def requests_per_s(self) -> float:
+        return self.requests / self.duration_s if self.duration_s else 0.0
+
+    @property
+    def cpu_ms_per_1k(self) -> float:
+        return 1e6 * self.cpu_s / self.requests if self.requests else float("inf")
+
+
+def ensure_tools(install: bool, with_locust: bool) -> None:
+    missing = [tool for tool in ("wrk", "ab", "taskset") if shutil.which(tool) is None]
+    if missing and install:
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk", "apache2-utils"], check=True)
+        missing = [tool for tool in ("wrk", "ab", "taskset") if shutil.which(tool) is None]
+    if missing:
+        sys.exit(
+            f"missing {missing}: apt-get update && apt-get install -y wrk apache2-utils "
+            "(or run with --install-tools)"
+        )
+    if with_locust and not (BENCH_VENV / "bin" / "locust").exists():
+        print("installing locust into .venv-bench/ ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
+        subprocess.run([str(BENCH_VENV / "bin" / "pip"), "install", "-q", "locust"], check=True)
+
+
+def run_measured(command: list[str], timeout_s: float) -> tuple[str, float, float]:
+    """Run pinned to the client core; return (stdout+stderr, wall s, user+system CPU s)."""
+    with tempfile.TemporaryFile() as output:
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            ["taskset", "-c", CLIENT_CORE, *command], stdout=output, stderr=subprocess.STDOUT
+        )
+        deadline = started + timeout_s
+        while True:  # wait4 gives the child's own rusage (not all children's totals)
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+            time.sleep(0.05)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall_s = time.perf_counter() - started
+        output.seek(0)
+        text = output.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{command[0]} exited {proc.returncode}:\n{text[-2000:]}")
+    return text, wall_s, usage.ru_utime + usage.ru_stime
+
+
+def _field(text: str, label: str) -> str:
+    for line in text.splitlines():
+        if line.strip().startswith(label):
+            return line.split(label, 1)[1].split()[0]
+    raise RuntimeError(f"no {label!r} in output:\n{text[-2000:]}")
+
+
+def bench_wrk(url: str, connections: int, duration_s: float) -> Result:
+    text, _, cpu_s = run_measured(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration_s:g}s", url], duration_s + 30
+    )
+    requests = int(next(line for line in text.splitlines() if "requests in" in line).split()[0])
+    errors = sum(
+        int(part.rstrip(","))
+        for line in text.splitlines() if "Socket errors" in line or "Non-2xx" in line
+        for part in line.split() if part.rstrip(",").isdigit()
+    )  # fmt: skip
+    return Result("wrk", requests, errors, requests / float(_field(text, "Requests/sec:")), cpu_s)
+
+
+def bench_ab(url: str, connections: int, requests: int) -> Result:
+    text, _, cpu_s = run_measured(["ab", "-k", "-q", f"-n{requests}", f"-c{connections}", url], 600)
+    return Result(
+        "ab -k", int(_field(text, "Complete requests:")), int(_field(text, "Failed requests:")),
+        float(_field(text, "Time taken for tests:")), cpu_s,
+    )  # fmt: skip
+
+
+def bench_perflab(url: str, extra: list[str], label: str) -> tuple[Result, dict[str, Any]]:
+    text, _, cpu_s = run_measured([*PERFLAB, url, *extra, "--format", "json"], 600)
+    data = orjson.loads(text[text.index("{") :])
+    result = Result(label, data["requests"], data["failures"], data["duration_s"], cpu_s)
+    return result, data
+
+
+def bench_locust(url: str, connections: int, duration_s: float) -> Result:
+    with tempfile.TemporaryDirectory() as tmp:
+        prefix = str(Path(tmp) / "locust")
+        _, _, cpu_s = run_measured(
+            [str(BENCH_VENV / "bin" / "locust"), "-f", str(ROOT / "benchmarks" /
+             "_loadgen_locustfile.py"), "--headless", "-u", str(connections), "-r",
+             str(connections), "-t", f"{duration_s:g}s", "--host", url.rstrip("/"), "--csv",
+             prefix, "--only-summary", "--loglevel", "WARNING"],
+            duration_s + 60,
+        )  # fmt: skip
+        with open(f"{prefix}_stats.csv", encoding="utf-8") as handle:
+            row = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
+    requests = int(row["Request Count"])
+    rate = float(row["Requests/s"])
+    return Result(
+        "locust FastHttpUser", requests, int(row["Failure Count"]), requests / rate, cpu_s
+    )
+
+
+def start_server(kind: str, port: int) -> subprocess.Popen[bytes]:
+    server = subprocess.Popen(
+        ["taskset", "-c", SERVER_CORE, sys.executable, str(ROOT / "benchmarks" /
+         "_loadgen_server.py"), kind, str(port)],
+    )  # fmt: skip
+    for _ in range(100):  # bounded: 10 s
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return server
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    sys.exit("the benchmark server did not start")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def one_round(args: argparse.Namespace, url: str) -> tuple[list[Result], dict[str, Any]]:
+    """wrk, perflab (closed), ab, locust, perflab (open), back to back on the same server."""
+    wrk = bench_wrk(url, args.connections, args.duration)
+    n = max(1000, round(wrk.requests_per_s * args.duration))  # about wrk's duration
+    perflab, data = bench_perflab(url, ["-n", str(n), "-c", str(args.connections)], "perflab")
+    results = [wrk, perflab, bench_ab(url, args.connections, n)]
+    if not args.skip_locust:
+        results.append(bench_locust(url, args.connections, args.duration))
+    rate_options = ["--rate", f"{args.open_rate:g}", "-t", f"{args.duration:g}"]
+    open_result, open_data = bench_perflab(
+        url, [*rate_options, "-c", str(args.connections)], f"perflab open {args.open_rate:g}/s"
+    )
+    results.append(open_result)
+    data["open_requests_per_s"] = open_data["requests_per_s"]
+    return results, data
+
+
+def print_table(title: str, results: list[Result]) -> None:
+    """One round's figures, with ratios to wrk."""
+    wrk = results[0]
+    print(f"\n{title}")
+    print(
+        f"{'tool':<24} {'requests':>9} {'fail':>5} {'req/s':>9} {'CPU s':>7} "
+        f"{'CPU ms/1k req':>14} {'req/s vs wrk':>13} {'CPU vs wrk':>11}"
+    )
+    for r in results:
+        print(
+            f"{r.tool:<24} {r.requests:>9} {r.failures:>5} {r.requests_per_s:>9.0f} "
+            f"{r.cpu_s:>7.2f} {r.cpu_ms_per_1k:>14.1f} "
+            f"{r.requests_per_s / wrk.requests_per_s:>12.0%} "
+            f"{r.cpu_ms_per_1k / wrk.cpu_ms_per_1k:>10.2f}x"
+        )
+
+
+def report(args: argparse.Namespace, rounds: list[tuple[list[Result], dict[str, Any]]]) -> None:
+    """Best of the rounds per tool (most req/s; least CPU per request), then the goals."""
+    every = [r for results, _ in rounds for r in results]
+    tools = [r.tool for r in rounds[0][0]]
+    best_rate = {t: max((r for r in every if r.tool == t), key=lambda r: r.requests_per_s)
+                 for t in tools}  # fmt: skip
+    best_cpu = {t: min((r for r in every if r.tool == t), key=lambda r: r.cpu_ms_per_1k)
+                for t in tools}  # fmt: skip
+    print(
+        f"\nbest of {len(rounds)} round(s); server {args.server} on core {SERVER_CORE}, "
+        f"generators on core {CLIENT_CORE}, {args.connections} connections, "
+        f"~{args.duration:g} s each; CPU = whole process (user+sys), start-up included"
+    )
+    print(f"{'tool':<24} {'best req/s':>11} {'best CPU ms/1k req':>19}")
+    for tool in tools:
+        print(
+            f"{tool:<24} {best_rate[tool].requests_per_s:>11.0f} "
+            f"{best_cpu[tool].cpu_ms_per_1k:>19.1f}"
+        )
+    wrk_rate, wrk_cpu = best_rate["wrk"].requests_per_s, best_cpu["wrk"].cpu_ms_per_1k
+    rate, cpu = best_rate["perflab"].requests_per_s, best_cpu["perflab"].cpu_ms_per_1k
+    achieved = [float(data["open_requests_per_s"]) for _, data in rounds]
+    closest = min(achieved, key=lambda a: abs(a - args.open_rate))
+    goals = [
+        ("perflab req/s >= 90% of wrk", rate >= 0.9 * wrk_rate, f"{rate / wrk_rate:.0%}"),
+        ("perflab CPU/1k <= 2x wrk", cpu <= 2 * wrk_cpu, f"{cpu / wrk_cpu:.2f}x"),
+        (
+            f"open {args.open_rate:g}/s achieved within 2%",
+            abs(closest - args.open_rate) <= 0.02 * args.open_rate,
+            ", ".join(f"{a:.1f}/s" for a in achieved),
+        ),
+    ]
+    locust = [t for t in tools if t.startswith("locust")]
+    if locust:
+        ratio = best_cpu[locust[0]].cpu_ms_per_1k / cpu
+        goals.append(("perflab CPU/1k >= 2x better than locust", ratio >= 2, f"{ratio:.2f}x"))
+    print("\ngoals:")
+    for name, met, figure in goals:
+        print(f"  {'MET ' if met else 'MISS'}  {name}: {figure}")
+    timed = ", ".join(str(data["generator"]["cpu_us_per_request"]) for _, data in rounds)
+    print(f"(perflab's own timed-phase CPU per request, us, by round: {timed})")
+    if args.json:
+        document = {
+            "settings": {k: str(v) for k, v in vars(args).items()},
+            "rounds": [
+                [asdict(r) | {"requests_per_s": r.requests_per_s, "cpu_ms_per_1k": r.cpu_ms_per_1k}
+                 for r in results]
+                for results, _ in rounds
+            ],
+            "goals": {name: {"met": met, "figure": figure} for name, met, figure in goals},
+            "metadata": rounds[0][1].get("metadata"),
+        }  # fmt: skip
+        args.json.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--server", choices=["raw", "fastapi"], default="raw")
+    parser.add_argument("--connections", type=int, default=10)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per tool")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--open-rate", type=float, default=2000.0)
+    parser.add_argument("--skip-locust", action="store_true")
+    parser.add_argument("--install-tools", action="store_true")
+    parser.add_argument("--json", type=Path, help="write every figure here as JSON")
+    args = parser.parse_args()
+    ensure_tools(args.install_tools, not args.skip_locust)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    server = start_server(args.server, port)
+    rounds: list[tuple[list[Result], dict[str, Any]]] = []
+    try:
+        run_measured(["wrk", "-t1", "-c4", "-d1s", url], 30)  # warm-up
+        for index in range(args.rounds):
+            rounds.append(one_round(args, url))
+            print_table(f"round {index + 1}", rounds[-1][0])
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    report(args, rounds)
+
+
+if __name__ == "__main__":
+    main()
