@@ -106,6 +106,8 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     details = _validation_details(errors)
     if any(e.get("type") == "json_invalid" for e in errors):
         return error_response(400, "bad_request", "the body is not valid JSON", details=details)
+    if any(e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) for e in errors):
+        return error_response(400, "bad_request", "the request body is empty", details=details)
     first = details[0] if details else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(part) for part in first["loc"])
     return error_response(422, "validation_error", f"{where}: {first['msg']}", details=details)

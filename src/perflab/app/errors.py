@@ -6,7 +6,8 @@
     │   ├── NotFound               404  not_found
     │   ├── PayloadTooLarge        413  payload_too_large
     │   ├── UnsupportedMediaType   415  unsupported_media_type
-    │   └── Unprocessable          422  validation_error
+    │   ├── Unprocessable          422  validation_error
+    │   └── ClientDisconnected     499  client_closed_request (nobody is left to read it)
     └── ServerError                     the service or what it depends on is at fault: 5xx, logged
         ├── KernelFailed           500  kernel_failed (a bug in a CPU kernel)
         ├── BadGateway             502  bad_gateway (a downstream service failed)
@@ -67,6 +68,12 @@ class UnsupportedMediaType(ClientError):
 class Unprocessable(ClientError):
     status = 422
     code = "validation_error"
+
+
+class ClientDisconnected(ClientError):
+    # nginx's 499: the client left mid-request. Logged as a client event, not a crash.
+    status = 499
+    code = "client_closed_request"
 
 
 class ServerError(PerflabError):

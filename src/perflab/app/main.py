@@ -78,6 +78,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(diag_router)
     app.include_router(fanout_router)
     # domain routers
+    from perflab.app.payload.router import router as payload_router
+
+    app.include_router(payload_router)
     from perflab.app.faceblur.router import router as faceblur_router
     from perflab.app.web.router import router as web_router
 

@@ -18,6 +18,8 @@ from perflab.app.errors import PayloadTooLarge
 
 log = logging.getLogger("perflab.app")
 
+STARTED_KEY = "perflab.started_s"
+
 
 class ObserveMiddleware:
     """Gives each request an id, counts and times it by route template, and turns an unexpected
@@ -33,6 +35,8 @@ class ObserveMiddleware:
         request_id = _incoming_request_id(scope) or os.urandom(8).hex()
         token = observe.set_request_id(request_id)
         started = time.perf_counter()
+        # Handlers report time spent "in the server" from here, body reading included.
+        scope[STARTED_KEY] = started
         status = 500
         response_started = False
 
