@@ -55,6 +55,11 @@ def create_app(settings: Settings) -> FastAPI:
                 open_fanout_clients(settings, health)
             )
             # domain resources
+            from perflab.app.notes.db import open_notes_db
+
+            resources.extras["notes"] = await stack.enter_async_context(
+                open_notes_db(settings, health)
+            )
 
             monitor.start()
             stack.push_async_callback(monitor.stop)
@@ -86,6 +91,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.include_router(faceblur_router)
     app.include_router(web_router)
+    from perflab.app.notes.router import ROUTERS as NOTES_ROUTERS
+
+    for notes_router in NOTES_ROUTERS:
+        app.include_router(notes_router)
     # Added last = outermost: ids and metrics see every answer, including 413s.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ObserveMiddleware)

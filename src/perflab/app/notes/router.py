@@ -1,0 +1,134 @@
+"""Seed 002's endpoints, the two variants side by side: `/notes/` (`async def`, async engine)
+and `/notes/sync/` (plain `def` in the threadpool, sync engine). Each pair of handlers calls the
+same service function with the same statement; only the handler style and the driver differ.
+
+Answers are serialised straight from the database row with orjson: the row is already exactly
+the `Note` shape, and validating it again through the response model would cost more per
+request than the INSERT does in Python (the model still documents the answer in OpenAPI).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from perflab.app.deps import get_resources
+from perflab.app.error_handlers import error_responses
+from perflab.app.errors import NotFound
+from perflab.app.notes import service
+from perflab.app.notes.db import NotesDb
+from perflab.app.notes.schemas import MAX_NOTE_ID, MAX_PAGE_LIMIT, Note, NoteIn
+from perflab.app.notes.service import run_async
+
+_ERRORS = error_responses(422, 503)
+_ERRORS_WITH_404 = error_responses(404, 422, 503)
+
+
+async def get_notes_db(request: Request) -> NotesDb:
+    # `async def` on purpose: FastAPI runs a plain `def` dependency in the threadpool, which
+    # would add a thread hop to every async request.
+    db = get_resources(request).extras["notes"]
+    assert isinstance(db, NotesDb)
+    db.require_schema()
+    return db
+
+
+Db = Annotated[NotesDb, Depends(get_notes_db)]
+NoteId = Annotated[int, Path(ge=1, le=MAX_NOTE_ID, description="The note's id.")]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_LIMIT, description="Notes per page.")]
+After = Annotated[
+    int, Query(ge=0, le=MAX_NOTE_ID, description="Cursor: the last id of the previous page.")
+]
+
+
+def _json(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code, headers, media_type="application/json")
+
+
+def _found(row: service.NoteRow | None, note_id: int) -> Response:
+    if row is None:
+        raise NotFound(f"note {note_id} not found")
+    return _json(row)
+
+
+def _page(request: Request, rows: list[service.NoteRow], limit: int) -> Response:
+    """A page of notes; a full page links to the next one (RFC 8288), so clients need no maths."""
+    headers = None
+    if len(rows) == limit:
+        next_url = request.url.include_query_params(after=rows[-1]["id"], limit=limit)
+        headers = {"Link": f'<{next_url}>; rel="next"'}
+    return _json(rows, headers=headers)
+
+
+# --- async variant: `async def`, async engine (asyncpg / aiosqlite) --------------------------
+
+async_router = APIRouter(prefix="/notes", tags=["notes (seed 002): async"])
+
+
+@async_router.post("/", status_code=201, response_model=Note, responses=_ERRORS)
+async def create_note(note: NoteIn, db: Db) -> Response:
+    row = await run_async(db.async_engine, service.create_note, note.title, note.description)
+    return _json(row, 201)
+
+
+@async_router.get("/", response_model=list[Note], responses=_ERRORS)
+async def list_notes(request: Request, db: Db, limit: Limit = 20, after: After = 0) -> Response:
+    rows = await run_async(db.async_engine, service.list_notes, after, limit)
+    return _page(request, rows, limit)
+
+
+@async_router.get("/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404)
+async def get_note(note_id: NoteId, db: Db) -> Response:
+    return _found(await run_async(db.async_engine, service.get_note, note_id), note_id)
+
+
+@async_router.put("/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404)
+async def update_note(note_id: NoteId, note: NoteIn, db: Db) -> Response:
+    args = (note_id, note.title, note.description)
+    return _found(await run_async(db.async_engine, service.update_note, *args), note_id)
+
+
+@async_router.delete("/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404)
+async def delete_note(note_id: NoteId, db: Db) -> Response:
+    return _found(await run_async(db.async_engine, service.delete_note, note_id), note_id)
+
+
+# --- sync variant: plain `def` in the threadpool, sync engine (psycopg 3 / sqlite3) -----------
+
+sync_router = APIRouter(prefix="/notes/sync", tags=["notes (seed 002): sync"])
+
+
+@sync_router.post("/", status_code=201, response_model=Note, responses=_ERRORS)
+def create_note_sync(note: NoteIn, db: Db) -> Response:
+    row = service.create_note(db.sync_engine, note.title, note.description)
+    return _json(row, 201)
+
+
+@sync_router.get("/", response_model=list[Note], responses=_ERRORS)
+def list_notes_sync(request: Request, db: Db, limit: Limit = 20, after: After = 0) -> Response:
+    rows = service.list_notes(db.sync_engine, after, limit)
+    return _page(request, rows, limit)
+
+
+@sync_router.get("/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404)
+def get_note_sync(note_id: NoteId, db: Db) -> Response:
+    return _found(service.get_note(db.sync_engine, note_id), note_id)
+
+
+@sync_router.put("/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404)
+def update_note_sync(note_id: NoteId, note: NoteIn, db: Db) -> Response:
+    args = (note_id, note.title, note.description)
+    return _found(service.update_note(db.sync_engine, *args), note_id)
+
+
+@sync_router.delete("/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404)
+def delete_note_sync(note_id: NoteId, db: Db) -> Response:
+    return _found(service.delete_note(db.sync_engine, note_id), note_id)
+
+
+# For `app.include_router`, in this order: `/notes/sync/...` first, or `/notes/{note_id}/` would
+# claim "sync" as a (bad) id. Included side by side rather than nested in one more router: each
+# level of nesting is one more route-matching pass per request.
+ROUTERS = (sync_router, async_router)

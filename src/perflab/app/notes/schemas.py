@@ -1,0 +1,29 @@
+"""Request and response bodies of the notes endpoints (the seed's shapes)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# The seed's limits; characters, not bytes, so "été" counts 3.
+NoteText = Annotated[str, Field(min_length=3, max_length=50)]
+# Ids are BIGINT on PostgreSQL and INTEGER (64-bit) on SQLite: anything outside is a client error
+# (422) rather than a driver overflow (500).
+MAX_NOTE_ID = 2**63 - 1
+MAX_PAGE_LIMIT = 100
+
+
+class NoteIn(BaseModel):
+    """What a client sends to create or replace a note; unknown fields are refused (422)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: NoteText
+    description: NoteText
+
+
+class Note(BaseModel):
+    id: int
+    title: str
+    description: str
