@@ -113,7 +113,10 @@ def load(
         str | None, typer.Option("--csv", help="Write locust-style CSV files with this prefix.")
     ] = None,
 ) -> None:
-    """Load a URL or a scenario with the closed (-n/-c), users or open (--rate) model."""
+    """Load a URL or a scenario with the closed (-n/-c), users or open (--rate) model.
+
+    Usage: perflab load http://127.0.0.1:8000/ -n 10000 -c 10 --format ab
+    """
     if output_format not in ("ab", "locust", "table", "json"):
         raise typer.BadParameter("--format must be ab, locust, table or json")
     try:

@@ -45,9 +45,12 @@ class Prepared:
     expect: Expectation
     recorder: LiveRecorder
     keep_body: bool = field(init=False)
+    any_2xx: bool = field(init=False)  # nothing to check beyond "a 2xx status"
 
     def __post_init__(self) -> None:
-        self.keep_body = self.expect.needs_body
+        expect = self.expect
+        self.keep_body = expect.needs_body
+        self.any_2xx = not (expect.status or expect.needs_body or expect.same_length)
 
 
 class HttpConnection(asyncio.Protocol):
@@ -120,22 +123,20 @@ class HttpConnection(asyncio.Protocol):
         status = self.parser.get_status_code()
         keep_alive = self.parser.should_keep_alive()
         body_length = self._body_length
-        retry_after = (
-            status == 503 and self._head is not None and _RETRY_AFTER in (self._head.lower())
-        )
-        expect = request.expect
         recorder = request.recorder
         first_length = recorder.first_body_length
         if first_length < 0:
             first_length = recorder.note_first_length(body_length)
-        body = b"".join(self._body_parts) if self._body_parts is not None else None
-        failure = expect.check(
-            status,
-            body,
-            retry_after=retry_after,
-            first_length=first_length,
-            body_length=body_length,
-        )
+        failure: str | None = None
+        if not (request.any_2xx and 200 <= status < 300):  # the common case needs no call
+            retry_after = (
+                status == 503 and self._head is not None and _RETRY_AFTER in self._head.lower()
+            )
+            body = b"".join(self._body_parts) if self._body_parts is not None else None
+            failure = request.expect.check(
+                status, body, retry_after=retry_after, first_length=first_length,
+                body_length=body_length,
+            )  # fmt: skip
         recorder.record(
             now_ns - self.origin_ns, failure, self._bytes_in, len(request.wire), body_length
         )

@@ -50,11 +50,13 @@ class ClosedEngine(Engine):
         self._ready: list[HttpConnection] = []
 
     async def prepare(self) -> None:
+        """Pre-connect before timing starts. Usage: ``await engine.setup()`` calls it."""
         # wrk pre-connects; ab (no keep-alive) connects per request, timed.
         if self.keepalive:
             self._ready = await self.preconnect(self.connections_wanted)
 
     def begin(self) -> None:
+        """Send the first requests. Usage: ``Engine.run`` calls it at the start time."""
         slots: list[HttpConnection | None] = [*self._ready]
         slots += [None] * (self.connections_wanted - len(slots))
         for conn in slots:
@@ -74,12 +76,14 @@ class ClosedEngine(Engine):
             conn.send(request, time.perf_counter_ns())
 
     def connection_free(self, conn: HttpConnection) -> None:
+        """An answer arrived (or failed) on `conn`. Usage: ``HttpConnection`` calls it."""
         self.in_flight -= 1
         if conn.closed:
             self.open_connections.discard(conn)
         self._next(conn)
 
     def connect_failed(self, owner: object) -> None:
+        """A connect failed (already recorded). Usage: ``Engine.connect_and_send`` calls it."""
         self.in_flight -= 1
         self._next(None)
 
@@ -120,6 +124,7 @@ class UsersEngine(Engine):
         self._random = random.Random(seed)
 
     def begin(self) -> None:
+        """Send the first requests. Usage: ``Engine.run`` calls it at the start time."""
         for i in range(self.users_model.users):
             self.loop.call_later(i / self.users_model.spawn_rate_per_s, self._user_next, _User())
         self.loop.call_later(self.users_model.duration_s, self._stop)
@@ -153,6 +158,7 @@ class UsersEngine(Engine):
             self._user_next(user)
 
     def connection_free(self, conn: HttpConnection) -> None:
+        """An answer arrived (or failed) on `conn`. Usage: ``HttpConnection`` calls it."""
         user = conn.owner
         assert isinstance(user, _User)
         if conn.closed:
@@ -161,6 +167,7 @@ class UsersEngine(Engine):
         self._after(user)
 
     def connect_failed(self, owner: object) -> None:
+        """A connect failed (already recorded). Usage: ``Engine.connect_and_send`` calls it."""
         assert isinstance(owner, _User)
         self._after(owner)
 
@@ -197,10 +204,12 @@ class OpenEngine(Engine):
         self.first_ns = 0
 
     async def prepare(self) -> None:
+        """Pre-connect before timing starts. Usage: ``await engine.setup()`` calls it."""
         if self.keepalive:
             self.idle = await self.preconnect(self.connections_wanted)
 
     def begin(self) -> None:
+        """Send the first requests. Usage: ``Engine.run`` calls it at the start time."""
         self.first_ns = self.start_ns + round(self.open_model.phase_s * 1e9)
         if self.total_sends == 0:
             self.finish()
@@ -258,6 +267,7 @@ class OpenEngine(Engine):
         return None
 
     def connection_free(self, conn: HttpConnection) -> None:
+        """An answer arrived (or failed) on `conn`. Usage: ``HttpConnection`` calls it."""
         self.busy -= 1
         if conn.closed:
             self.open_connections.discard(conn)
@@ -279,15 +289,18 @@ class OpenEngine(Engine):
             self._dispatch(request, scheduled_ns, now_ns)
 
     def connect_failed(self, owner: object) -> None:
+        """A connect failed (already recorded). Usage: ``Engine.connect_and_send`` calls it."""
         self.busy -= 1
         self.connecting -= 1
         self._dispatch_backlog_head(time.perf_counter_ns())
         self._check_done()
 
     def connect_succeeded(self, conn: HttpConnection) -> None:
+        """A connect for a send succeeded. Usage: ``Engine.connect_and_send`` calls it."""
         self.connecting -= 1  # now counted in open_connections
 
     def resend(self, conn: HttpConnection, request: Prepared, origin_ns: int) -> None:
+        """Resend on a fresh connection. Usage: ``HttpConnection.connection_lost`` calls it."""
         self.connecting += 1  # `connect_succeeded` or `connect_failed` takes it back
         super().resend(conn, request, origin_ns)
 

@@ -106,7 +106,7 @@ class Engine:
     # -- connections --------------------------------------------------------------------------
 
     async def resolve(self) -> None:
-        """Look the host up once, so that connects do not (a failed lookup is a connect error)."""
+        """Look the host up once (a failed lookup shows as connect errors). Usage: `setup`."""
         try:
             infos = await self.loop.getaddrinfo(
                 self.origin.host, self.origin.port, type=socket.SOCK_STREAM
@@ -134,7 +134,7 @@ class Engine:
         return conn
 
     async def preconnect(self, count: int) -> list[HttpConnection]:
-        """Open up to `count` connections before timing starts; failures are left for later."""
+        """Open up to `count` connections untimed. Usage: ``await self.preconnect(10)``"""
         attempts = [self.connect() for _ in range(count)]
         results = await asyncio.gather(*attempts, return_exceptions=True)
         return [r for r in results if isinstance(r, HttpConnection)]
@@ -160,31 +160,31 @@ class Engine:
     # -- what drivers implement ------------------------------------------------------------------
 
     async def prepare(self) -> None:
-        """Before timing starts: pre-connect, etc."""
+        """Before timing starts: pre-connect. Usage: ``await engine.setup()`` calls it."""
 
     def begin(self) -> None:
-        """Timing has started: send the first requests."""
+        """Timing has started: send the first requests. Usage: ``Engine.run`` calls it."""
         raise NotImplementedError
 
     def connection_free(self, conn: HttpConnection) -> None:
-        """`conn` finished a request (it may be closed now)."""
+        """`conn` finished a request (may be closed now). Usage: ``HttpConnection`` calls it."""
         raise NotImplementedError
 
     def connection_closed(self, conn: HttpConnection) -> None:
-        """`conn` closed while idle (or after it was already handed back)."""
+        """`conn` closed while idle. Usage: ``HttpConnection.connection_lost`` calls it."""
         self.open_connections.discard(conn)
 
     def connect_failed(self, owner: object) -> None:
-        """A `connect_and_send` could not connect (the failure is already recorded)."""
+        """A connect failed (already recorded). Usage: ``connect_and_send`` calls it."""
         raise NotImplementedError
 
     def resend(self, conn: HttpConnection, request: Prepared, origin_ns: int) -> None:
-        """Send `request` again on a new connection (`conn` closed before answering)."""
+        """Send again on a new connection. Usage: ``HttpConnection.connection_lost`` calls it."""
         self.open_connections.discard(conn)
         self.connect_and_send(request, origin_ns, conn.owner)
 
     def connect_succeeded(self, conn: HttpConnection) -> None:
-        """A `connect_and_send` connected; its request is about to be written."""
+        """A connect for a send succeeded. Usage: ``connect_and_send`` calls it."""
 
     def finish(self) -> None:
         """Mark the run complete. Usage: ``self.finish()`` from a driver."""

@@ -11,7 +11,10 @@ counted in the recording by kind (see `perflab.loadgen.expectation`).
 
 
 class LoadgenError(Exception):
-    """Base of every error the load generator raises on purpose."""
+    """Base of every error the load generator raises on purpose.
+
+    Usage: ``except LoadgenError as exc: print(exc)``
+    """
 
 
 class RequestSpecError(LoadgenError):

@@ -22,7 +22,10 @@ TOTAL_NAME = "Aggregated"  # locust's word for the all-names row
 
 @dataclass
 class Window:
-    """One second of one request name: counts plus that second's latency histogram."""
+    """One second of one request name: counts and that second's histogram.
+
+    Usage: ``stats.windows[3].histogram.value_at_percentile(99)``
+    """
 
     second: int
     requests: int = 0
@@ -60,7 +63,10 @@ class Window:
 
 @dataclass
 class NameStats:
-    """Everything recorded for one request name (or, merged, for all of them)."""
+    """Everything recorded for one request name (or, merged, for all of them).
+
+    Usage: ``recording.names["/ping"].failures``
+    """
 
     name: str
     method: str = ""
