@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -70,3 +71,33 @@ def downstream(
 from perflab.loadgen.command import load  # noqa: E402  (registered after the app exists)
 
 app.command("load")(load)
+
+
+@app.command("load-large-body")
+def load_large_body(
+    base_url: Annotated[str, typer.Argument(help="The service, e.g. http://127.0.0.1:8000")],
+    path: Annotated[str, typer.Option(help="Endpoint to send both streams to.")] = "/pong",
+    duration: Annotated[float, typer.Option(help="Seconds of load.")] = 60.0,
+    small_rate: Annotated[float, typer.Option(help="Small (~1 KB) bodies per second.")] = 10.0,
+    large_rate: Annotated[float, typer.Option(help="Large (~26 MB) bodies per second.")] = 1.0,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the full recording here.")
+    ] = None,
+) -> None:
+    """Seed 003's mixed load: small and 25 MB JSON bodies from separate processes, each on
+    its own fixed-rate schedule; small and large latencies reported separately."""
+    from perflab.loadgen import run_streams
+    from perflab.loadgen.large_body import large_body_streams
+    from perflab.loadgen.output import render, write_json
+
+    streams = large_body_streams(
+        base_url,
+        path,
+        duration_s=duration,
+        small_rate_per_s=small_rate,
+        large_rate_per_s=large_rate,
+    )
+    recording = run_streams(streams)
+    typer.echo(render(recording, "table"))
+    if json_path is not None:
+        write_json(recording, json_path)
