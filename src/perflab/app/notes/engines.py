@@ -11,6 +11,7 @@ COMMIT a transaction would add are two extra round trips per request, for nothin
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +90,10 @@ def make_engines(settings: Settings) -> tuple[AsyncEngine, Engine]:
     """The async and the sync engine for `settings.database_url`; neither connects yet."""
     async_url, sync_url = database_urls(settings)
     if async_url.get_backend_name() == "sqlite" and async_url.database:
-        # sqlite3 does not create the directory a file lives in.
-        Path(async_url.database).parent.mkdir(parents=True, exist_ok=True)
+        # sqlite3 does not create the directory a file lives in. If we cannot either, the
+        # first connection fails: 503 and `/healthz` say why, like an unreachable server.
+        with contextlib.suppress(OSError):
+            Path(async_url.database).parent.mkdir(parents=True, exist_ok=True)
     async_engine = create_async_engine(
         async_url, connect_args=_connect_args(async_url, settings), **_pool_options(settings)
     )
