@@ -1,7 +1,8 @@
 """perflab load against wrk, ab and locust (FastHttpUser): throughput and CPU per request.
 
 One trivial server pinned to core 0 (taskset), every generator pinned to core 1, the same
-number of connections for all, in one run. Printed: requests/s, whole-process CPU seconds
+number of connections for all, in one run (plus a plain aiohttp client: the engine perflab
+would have used, and the reason it does not). Printed: requests/s, whole-process CPU seconds
 (user + system, from wait4, start-up included for every tool), CPU per 1,000 requests, the
 ratios to wrk and locust, and the issue's goals:
 
@@ -137,6 +138,15 @@ def bench_perflab(url: str, extra: list[str], label: str) -> tuple[Result, dict[
     return result, data
 
 
+def bench_aiohttp(url: str, connections: int, requests: int) -> Result:
+    script = str(ROOT / "benchmarks" / "_loadgen_aiohttp.py")
+    text, _, cpu_s = run_measured(
+        [sys.executable, script, url, str(requests), str(connections)], 600
+    )
+    seconds = float(text.split("seconds", 1)[1].split()[0])
+    return Result("aiohttp client", requests, 0, seconds, cpu_s)
+
+
 def bench_locust(url: str, connections: int, duration_s: float) -> Result:
     with tempfile.TemporaryDirectory() as tmp:
         prefix = str(Path(tmp) / "locust")
@@ -182,7 +192,10 @@ def one_round(args: argparse.Namespace, url: str) -> tuple[list[Result], dict[st
     wrk = bench_wrk(url, args.connections, args.duration)
     n = max(1000, round(wrk.requests_per_s * args.duration))  # about wrk's duration
     perflab, data = bench_perflab(url, ["-n", str(n), "-c", str(args.connections)], "perflab")
-    results = [wrk, perflab, bench_ab(url, args.connections, n)]
+    results = [wrk, perflab, bench_ab(url, args.connections, n)]  # same N as perflab
+    if not args.skip_aiohttp:
+        # an eighth of the requests: at ~10x the CPU per request it would take ~10x as long
+        results.append(bench_aiohttp(url, args.connections, max(1000, n // 8)))
     if not args.skip_locust:
         results.append(bench_locust(url, args.connections, args.duration))
     rate_options = ["--rate", f"{args.open_rate:g}", "-t", f"{args.duration:g}"]
@@ -274,6 +287,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--open-rate", type=float, default=2000.0)
     parser.add_argument("--skip-locust", action="store_true")
+    parser.add_argument("--skip-aiohttp", action="store_true")
     parser.add_argument("--install-tools", action="store_true")
     parser.add_argument("--json", type=Path, help="write every figure here as JSON")
     args = parser.parse_args()
