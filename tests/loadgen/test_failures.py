@@ -39,6 +39,15 @@ def test_a_reused_connection_closed_before_answering_is_retried_once(
     assert server.counts["/close-reused"] == 1 + 9 * 2
 
 
+def test_a_body_ended_by_closing_the_connection_is_an_answer(server: ScriptedServer) -> None:
+    spec = RequestSpec(server.url("/eof-body"), expect=Expectation(body_sha256=_sha("hello")))
+    assert _failures(spec) == {}
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def test_protocol_error(server: ScriptedServer) -> None:
     assert _failures(RequestSpec(server.url("/garbage"))) == {"protocol_error": 4}
 

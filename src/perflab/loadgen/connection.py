@@ -69,6 +69,7 @@ class HttpConnection(asyncio.Protocol):
         self._bytes_in = 0
         self._body_length = 0
         self._body_parts: list[bytes] | None = None
+        self._headers_done = False
         self._head: bytes | None = None
 
     # -- asyncio.Protocol -------------------------------------------------------------------
@@ -96,6 +97,8 @@ class HttpConnection(asyncio.Protocol):
         request = self.request
         if request is None:
             self.engine.connection_closed(self)
+        elif self._headers_done and self._ends_at_close():
+            self.on_message_complete()  # a body without length or chunks ends when the peer closes
         elif self.served and self._bytes_in == 0:
             # A reused connection closed before any byte of the answer: the server closed
             # it while idle (keep-alive timeout) as we wrote. Like browsers and urllib3,
@@ -106,7 +109,14 @@ class HttpConnection(asyncio.Protocol):
             self._fail(CONNECTION_RESET)
             self.engine.connection_free(self)
 
+    def _ends_at_close(self) -> bool:
+        head = (self._head or b"").split(b"\r\n\r\n", 1)[0].lower()
+        return b"\r\ncontent-length:" not in head and b"\r\ntransfer-encoding:" not in head
+
     # -- httptools callbacks ----------------------------------------------------------------
+
+    def on_headers_complete(self) -> None:
+        self._headers_done = True
 
     def on_body(self, body: bytes) -> None:
         self._body_length += len(body)
@@ -152,6 +162,7 @@ class HttpConnection(asyncio.Protocol):
         self.origin_ns = origin_ns
         self._bytes_in = 0
         self._body_length = 0
+        self._headers_done = False
         self._head = None
         self._body_parts = [] if request.keep_body else None
         self.sent_ns = perf_counter_ns()
