@@ -59,9 +59,10 @@ class _Protocol(asyncio.Protocol):
         path = self.url.decode()
         self.server.counts[path] += 1
         keep = self.parser.should_keep_alive()
-        asyncio.get_running_loop().create_task(self.answer(path, keep))
+        head = self.parser.get_method() == b"HEAD"
+        asyncio.get_running_loop().create_task(self.answer(path, keep, head))
 
-    async def answer(self, path: str, keep: bool) -> None:
+    async def answer(self, path: str, keep: bool, head: bool = False) -> None:
         parts = path.strip("/").split("/")
         transport = self.transport
         self.served += 1
@@ -95,7 +96,8 @@ class _Protocol(asyncio.Protocol):
         elif parts[0] == "alternate":
             body = b"aaaa" if self.server.counts[path] % 2 else b"bbbbbb"
         if not transport.is_closing():
-            transport.write(response(status, body, extra, close=not keep))
+            answer = response(status, body, extra, close=not keep)
+            transport.write(answer[: -len(body)] if head else answer)  # HEAD: headers only
             if not keep:
                 transport.close()
 

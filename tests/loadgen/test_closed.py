@@ -48,3 +48,10 @@ def test_bytes_are_counted_both_ways(server: ScriptedServer) -> None:
     assert total.body_bytes_in == 10 * len(b"hello")
     assert total.bytes_in > total.body_bytes_in
     assert total.first_body_length == 5
+
+
+def test_head_answers_have_no_body_whatever_their_length_says(server: ScriptedServer) -> None:
+    recording = run([RequestSpec(server.url("/ok"), method="HEAD")], Closed(20, 2))
+    assert recording.total().requests == 20
+    assert recording.total().failures == {}
+    assert recording.total().body_bytes_in == 0

@@ -46,11 +46,13 @@ class Prepared:
     recorder: LiveRecorder
     keep_body: bool = field(init=False)
     any_2xx: bool = field(init=False)  # nothing to check beyond "a 2xx status"
+    is_head: bool = field(init=False)
 
     def __post_init__(self) -> None:
         expect = self.expect
         self.keep_body = expect.needs_body
         self.any_2xx = not (expect.status or expect.needs_body or expect.same_length)
+        self.is_head = self.wire.startswith(b"HEAD ")
 
 
 class HttpConnection(asyncio.Protocol):
@@ -97,7 +99,7 @@ class HttpConnection(asyncio.Protocol):
         request = self.request
         if request is None:
             self.engine.connection_closed(self)
-        elif self._headers_done and self._ends_at_close():
+        elif exc is None and self._headers_done and self._ends_at_close():
             self.on_message_complete()  # a body without length or chunks ends when the peer closes
         elif self.served and self._bytes_in == 0:
             # A reused connection closed before any byte of the answer: the server closed
@@ -117,6 +119,14 @@ class HttpConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
+        request = self.request
+        if request is not None and request.is_head:
+            # An answer to HEAD has no body whatever its Content-Length says, and httptools
+            # cannot be told so: complete it here and parse the next answer afresh.
+            parser = self.parser
+            self.on_message_complete()
+            if self.parser is parser:
+                self.parser = httptools.HttpResponseParser(self)
 
     def on_body(self, body: bytes) -> None:
         self._body_length += len(body)
