@@ -14,6 +14,8 @@ Usage (through a driver)::
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import resource
 import socket
 import ssl
 import time
@@ -46,6 +48,15 @@ def weighted_sequence(items: Sequence[Prepared], weights: Sequence[int]) -> list
         current[best] -= total
         sequence.append(items[best])
     return sequence
+
+
+def _allow_open_files(count: int) -> None:
+    """Raise the soft open-files limit (often 1,024) toward the hard one, as locust does."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < count:
+        wanted = count if hard == resource.RLIM_INFINITY else min(count, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 class Engine:
@@ -217,6 +228,7 @@ class Engine:
         """Resolve and pre-connect, before timing starts. Usage: ``await engine.setup()``"""
         if not self._set_up:
             self._set_up = True
+            _allow_open_files(self.connections_wanted + 64)
             await self.resolve()
             await self.prepare()
 
