@@ -158,3 +158,22 @@ def test_restarting_the_service_keeps_every_note(
         assert call("POST", server.url("/notes/"), NOTE).body["id"] > notes[-1]["id"]
     assert count_rows(engine) == 6
     engine.dispose()
+
+
+def test_a_quick_database_restart_fails_no_request(pg_notes_url: str, tmp_path: Path) -> None:
+    """PostgreSQL only. Down and up again between two requests: the connections the restart
+    closed are noticed at checkout and replaced, so not even the next request gets a 503."""
+    real = make_url(pg_notes_url)
+    proxy = TcpProxy(free_port(), real.host or "127.0.0.1", real.port or 5432)
+    url = real.set(host="127.0.0.1", port=proxy.listen_port).render_as_string(False)
+    proxy.start()
+    try:
+        with perflab_server(tmp_path, env={**SERVER_ENV, "PERFLAB_DATABASE_URL": url}) as server:
+            for _ in range(3):
+                for prefix in ("/notes/", "/notes/sync/"):
+                    assert call("POST", server.url(prefix), NOTE).status == 201
+                proxy.stop()
+                proxy.start()
+                time.sleep(0.3)  # the closed sockets' EOF reaches the service
+    finally:
+        proxy.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,6 +20,7 @@ from perflab.app.errors import Unavailable
 from perflab.app.health import HealthChecks
 from perflab.app.notes.engines import make_engines
 from perflab.app.notes.schema import SchemaMismatch, ensure_schema
+from perflab.app.notes.service import NotesStore
 from perflab.config import Settings
 
 log = logging.getLogger("perflab.notes")
@@ -27,11 +28,21 @@ log = logging.getLogger("perflab.notes")
 
 @dataclass
 class NotesDb:
-    """What the notes endpoints use: one engine per variant, same statements, same pool size."""
+    """What the notes endpoints use: one engine per variant, same statements, same pool size.
+
+    The stores compile the statements at once, before any connection: none of them depends on
+    the server's version, so the SQL is the same as after the dialect has met the server.
+    """
 
     async_engine: AsyncEngine
     sync_engine: Engine
     schema_ready: bool = False
+    async_store: NotesStore = field(init=False)
+    sync_store: NotesStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.async_store = NotesStore(self.async_engine.sync_engine)
+        self.sync_store = NotesStore(self.sync_engine)
 
     def require_schema(self) -> None:
         """Raise 503 until the table exists (the database was down when the worker started)."""

@@ -1,12 +1,14 @@
 """Two engines from one plain URL: the async one (asyncpg / aiosqlite) and the sync one
-(psycopg 3 / sqlite3), with the same pool, the same pre-ping, the same isolation level.
+(psycopg 3 / sqlite3), with the same pool, the same liveness check, the same isolation level.
 
 `PERFLAB_DATABASE_URL` names the database, not a driver (`postgresql://user@host:5432/db`,
 `sqlite:///path/notes.db`); each engine picks its own. Unset, it is `notes.db` in the data
 directory, so `perflab serve` needs no database server.
 
-Both engines run in AUTOCOMMIT: every operation here is a single statement, so the BEGIN and
-COMMIT a transaction would add are two extra round trips per request, for nothing.
+Both engines check a connection's socket at checkout (`liveness`), so a restarted database is
+picked up without restarting the service. Both run in AUTOCOMMIT: every operation here is a
+single statement, so the BEGIN and COMMIT of a transaction would be two extra round trips per
+request, for nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from perflab.app.notes.liveness import check_liveness_at_checkout
 from perflab.config import Settings
 
 # How long a request waits for a pooled connection before it gets 503 Overloaded.
@@ -56,9 +59,9 @@ def _pool_options(settings: Settings) -> dict[str, Any]:
         "pool_size": settings.db_pool_size,
         "max_overflow": 0,
         "pool_timeout": POOL_TIMEOUT_S,
-        # A ping at checkout: after a database restart the dead connections are replaced
-        # before a request uses them, so the service recovers without a restart of its own.
-        "pool_pre_ping": True,
+        # No ping query at checkout (a round trip per request): `liveness` checks the socket
+        # instead, which replaces what a database restart closed just as well.
+        "pool_pre_ping": False,
         "isolation_level": "AUTOCOMMIT",
     }
 
@@ -103,4 +106,6 @@ def make_engines(settings: Settings) -> tuple[AsyncEngine, Engine]:
     if async_url.get_backend_name() == "sqlite":
         _tune_sqlite(async_engine.sync_engine)
         _tune_sqlite(sync_engine)
+    check_liveness_at_checkout(async_engine.sync_engine)
+    check_liveness_at_checkout(sync_engine)
     return async_engine, sync_engine

@@ -69,30 +69,30 @@ async_router = APIRouter(prefix="/notes", tags=["notes (seed 002): async"])
 
 @async_router.post("/", status_code=201, response_model=Note, responses=_ERRORS)
 async def create_note(note: NoteIn, db: Db) -> Response:
-    row = await run_async(db.async_engine, service.create_note, note.title, note.description)
+    row = await run_async(db.async_store, service.create_note, note.title, note.description)
     return _json(row, 201)
 
 
 @async_router.get("/", response_model=list[Note], responses=_ERRORS)
 async def list_notes(request: Request, db: Db, limit: Limit = 20, after: After = 0) -> Response:
-    rows = await run_async(db.async_engine, service.list_notes, after, limit)
+    rows = await run_async(db.async_store, service.list_notes, after, limit)
     return _page(request, rows, limit)
 
 
 @async_router.get("/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404)
 async def get_note(note_id: NoteId, db: Db) -> Response:
-    return _found(await run_async(db.async_engine, service.get_note, note_id), note_id)
+    return _found(await run_async(db.async_store, service.get_note, note_id), note_id)
 
 
 @async_router.put("/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404)
 async def update_note(note_id: NoteId, note: NoteIn, db: Db) -> Response:
     args = (note_id, note.title, note.description)
-    return _found(await run_async(db.async_engine, service.update_note, *args), note_id)
+    return _found(await run_async(db.async_store, service.update_note, *args), note_id)
 
 
 @async_router.delete("/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404)
 async def delete_note(note_id: NoteId, db: Db) -> Response:
-    return _found(await run_async(db.async_engine, service.delete_note, note_id), note_id)
+    return _found(await run_async(db.async_store, service.delete_note, note_id), note_id)
 
 
 # --- sync variant: plain `def` in the threadpool, sync engine (psycopg 3 / sqlite3) -----------
@@ -102,30 +102,30 @@ sync_router = APIRouter(prefix="/notes/sync", tags=["notes (seed 002): sync"])
 
 @sync_router.post("/", status_code=201, response_model=Note, responses=_ERRORS)
 def create_note_sync(note: NoteIn, db: Db) -> Response:
-    row = service.create_note(db.sync_engine, note.title, note.description)
+    row = service.create_note(db.sync_store, note.title, note.description)
     return _json(row, 201)
 
 
 @sync_router.get("/", response_model=list[Note], responses=_ERRORS)
 def list_notes_sync(request: Request, db: Db, limit: Limit = 20, after: After = 0) -> Response:
-    rows = service.list_notes(db.sync_engine, after, limit)
+    rows = service.list_notes(db.sync_store, after, limit)
     return _page(request, rows, limit)
 
 
 @sync_router.get("/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404)
 def get_note_sync(note_id: NoteId, db: Db) -> Response:
-    return _found(service.get_note(db.sync_engine, note_id), note_id)
+    return _found(service.get_note(db.sync_store, note_id), note_id)
 
 
 @sync_router.put("/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404)
 def update_note_sync(note_id: NoteId, note: NoteIn, db: Db) -> Response:
     args = (note_id, note.title, note.description)
-    return _found(service.update_note(db.sync_engine, *args), note_id)
+    return _found(service.update_note(db.sync_store, *args), note_id)
 
 
 @sync_router.delete("/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404)
 def delete_note_sync(note_id: NoteId, db: Db) -> Response:
-    return _found(service.delete_note(db.sync_engine, note_id), note_id)
+    return _found(service.delete_note(db.sync_store, note_id), note_id)
 
 
 # For `app.include_router`, in this order: `/notes/sync/...` first, or `/notes/{note_id}/` would

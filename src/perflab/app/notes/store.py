@@ -1,0 +1,112 @@
+"""The notes statements compiled once for one engine's dialect, run on its pooled connections.
+
+SQLAlchemy builds the SQL (Core statements from `tables.py`, compiled here once per dialect:
+`$1` for asyncpg, `%(name)s` for psycopg, `?` for SQLite), owns the pool (same size, pre-ping,
+AUTOCOMMIT) and adapts the driver (asyncpg and aiosqlite behind a DBAPI face). Per request we
+skip only its `Connection` / execution-context / `Result` layer, which costs about as much CPU
+as the INSERT itself here (measured in docs/notes.md): a request checks a connection out, runs
+one cursor `execute` with the precompiled SQL and returns the connection.
+
+What that layer would otherwise do for us, and so is done here: parameter order for positional
+styles, and invalidating a connection that a disconnect broke mid-statement (pre-ping catches
+the ones that died while idle in the pool).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, exc
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from perflab.app.errors import Overloaded, Unavailable
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """One statement's SQL for one dialect, and how to lay out its parameters."""
+
+    sql: str
+    positional_names: tuple[str, ...] | None  # None: the driver takes a mapping
+    defaults: Mapping[str, Any]  # values SQLAlchemy bound itself (a literal OFFSET 0, ...)
+
+    @classmethod
+    def of(cls, statement: ClauseElement, engine: Engine, names: Sequence[str]) -> Compiled:
+        compiled = statement.compile(dialect=engine.dialect)
+        assert isinstance(compiled, SQLCompiler)  # a DML/SELECT statement, never DDL
+        defaults = compiled.construct_params(dict.fromkeys(names)) or {}
+        positional = tuple(compiled.positiontup or ()) if compiled.positional else None
+        return cls(str(compiled), positional, defaults)
+
+    def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
+        merged = {**self.defaults, **values}
+        if self.positional_names is None:
+            return merged
+        return tuple(merged[name] for name in self.positional_names)
+
+
+_UNAVAILABLE = ("OperationalError", "InterfaceError")
+
+
+class Store:
+    """Runs compiled statements on `engine`'s pool. The async engine's store must be called
+    inside `greenlet_spawn` (its driver awaits on the event loop); the sync one anywhere.
+
+    Errors: a database that is unreachable, drops the connection or is locked (SQLite) raises
+    `Unavailable` (503 + Retry-After); no pooled connection free in time raises `Overloaded`.
+    Any other driver error (integrity, programming) is a bug and propagates as it is (500).
+
+    Usage: `rows = Store(engine).fetch(store.compile(statement, "note_id"), {"note_id": 1})`
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect
+        self.dbapi = engine.dialect.loaded_dbapi
+        self._pool = engine.pool
+        # Errors meaning "the database cannot serve this now" rather than "this request is bad".
+        # (The aiosqlite adapter has no InterfaceError: take the classes the driver defines.)
+        self._unavailable = (
+            *(getattr(self.dbapi, name) for name in _UNAVAILABLE if hasattr(self.dbapi, name)),
+            OSError,
+        )
+
+    def compile(self, statement: ClauseElement, *names: str) -> Compiled:
+        return Compiled.of(statement, self.engine, names)
+
+    def fetch(self, compiled: Compiled, values: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+        """Execute one statement and return all its rows (a checkout, one round trip)."""
+        connection = self._checkout()
+        cursor = None
+        try:
+            cursor = connection.cursor()
+            cursor.execute(compiled.sql, compiled.parameters(values))
+            rows: Sequence[Sequence[Any]] = cursor.fetchall()
+            cursor.close()
+            return rows
+        except self.dbapi.Error as error:
+            if self.dialect.is_disconnect(error, connection.dbapi_connection, cursor):
+                connection.invalidate(error)  # never hand a broken connection out again
+                raise _unavailable("the database connection was lost", error) from None
+            if isinstance(error, self._unavailable):
+                raise _unavailable("the notes database is unavailable", error) from None
+            raise
+        finally:
+            connection.close()  # back to the pool (or discarded, if invalidated)
+
+    def _checkout(self) -> PoolProxiedConnection:
+        try:
+            return self._pool.connect()  # pings first; a dead connection is replaced
+        except exc.TimeoutError:
+            raise Overloaded("no database connection became free in time") from None
+        except (self.dbapi.Error, OSError) as error:
+            raise _unavailable("the notes database is unreachable", error) from None
+
+
+def _unavailable(what: str, error: BaseException) -> Unavailable:
+    reason = f"{type(error).__name__}: {error}".splitlines()[0][:200]
+    return Unavailable(f"{what} ({reason})", retry_after_s=1.0)
