@@ -13,6 +13,8 @@ Usage:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from perflab.loadgen.expectation import Expectation
 from perflab.loadgen.models import Open
 from perflab.loadgen.request_spec import Body, RequestSpec
@@ -48,6 +50,17 @@ def large_body() -> bytes:
     return document_bytes("large", LARGE_KEYS)
 
 
+def _checked_request(url: str, name: str, factory: Callable[[], bytes], keys: int) -> RequestSpec:
+    # The factory, not the bytes, travels to the stream's process: the body is built there.
+    return RequestSpec(
+        url,
+        method="POST",
+        name=name,
+        body=Body(factory=factory, content_type="application/json"),
+        expect=Expectation(status=(200,), json_fields=expected_answer(name, keys)),
+    )
+
+
 def large_body_streams(
     base_url: str,
     path: str = "/pong",
@@ -63,20 +76,8 @@ def large_body_streams(
     Usage: `run_streams(large_body_streams("http://127.0.0.1:8000", "/ping", duration_s=20))`
     """
     url = base_url.rstrip("/") + path
-    small = RequestSpec(
-        url,
-        method="POST",
-        name="small",
-        body=Body(factory=small_body, content_type="application/json"),
-        expect=Expectation(status=(200,), json_fields=expected_answer("small", SMALL_KEYS)),
-    )
-    large = RequestSpec(
-        url,
-        method="POST",
-        name="large",
-        body=Body(factory=large_body, content_type="application/json"),
-        expect=Expectation(status=(200,), json_fields=expected_answer("large", LARGE_KEYS)),
-    )
+    small = _checked_request(url, "small", small_body, SMALL_KEYS)
+    large = _checked_request(url, "large", large_body, LARGE_KEYS)
     return [
         Stream(
             [small], Open(rate_per_s=small_rate_per_s, duration_s=duration_s), timeout_s=timeout_s
