@@ -8,6 +8,7 @@ It runs its own event loop in a thread. Paths:
 - ``/close-reused``: answers a connection's first request, closes it at the second (as a
   server whose keep-alive timeout fires just as the client writes)
 - ``/garbage``: answers bytes that are not HTTP;  ``/eof-body``: a body ended by closing
+- ``/chunked``: ``hello`` in two chunks
 - ``/sleep/<ms>``: answers after ms (other connections go on)
 - ``/block-once/<n>/<ms>``: the n-th request to it blocks the whole server for ms
 - ``/alternate``: bodies alternate ``aaaa`` / ``bbbbbb`` (changing length and content)
@@ -73,6 +74,12 @@ class _Protocol(asyncio.Protocol):
             sock = transport.get_extra_info("socket")
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             transport.abort()
+            return
+        if parts[0] == "chunked":
+            transport.write(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n"
+            )
             return
         if parts[0] == "eof-body":  # HTTP/1.0 style: no length, the close ends the body
             transport.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from perflab.loadgen import Closed, RequestSpec, run
+import hashlib
+
+from perflab.loadgen import Closed, Expectation, RequestSpec, run
 from tests.loadgen.scripted_server import ScriptedServer
 
 
@@ -55,3 +57,15 @@ def test_head_answers_have_no_body_whatever_their_length_says(server: ScriptedSe
     assert recording.total().requests == 20
     assert recording.total().failures == {}
     assert recording.total().body_bytes_in == 0
+
+
+def test_chunked_answers(server: ScriptedServer) -> None:
+    plain = run([RequestSpec(server.url("/chunked"))], Closed(10, 2))
+    assert plain.total().failures == {}
+    checked = RequestSpec(
+        server.url("/chunked"),
+        expect=Expectation(body_sha256=hashlib.sha256(b"hello").hexdigest(), same_length=True),
+    )
+    recording = run([checked], Closed(10, 2))
+    assert recording.total().failures == {}
+    assert recording.total().body_bytes_in == 10 * 5  # exact: chunk framing not counted

@@ -42,6 +42,9 @@ def test_a_reused_connection_closed_before_answering_is_retried_once(
 def test_a_body_ended_by_closing_the_connection_is_an_answer(server: ScriptedServer) -> None:
     spec = RequestSpec(server.url("/eof-body"), expect=Expectation(body_sha256=_sha("hello")))
     assert _failures(spec) == {}
+    plain = run([RequestSpec(server.url("/eof-body"))], Closed(requests=3, connections=1))
+    assert plain.total().failures == {}
+    assert plain.total().body_bytes_in == 3 * len(b"hello")
 
 
 def _sha(text: str) -> str:

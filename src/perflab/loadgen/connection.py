@@ -6,6 +6,11 @@ no per-request allocation beyond the latency it appends: no futures, no tasks, n
 dicts. The engine that owns the connection is called back when the answer is complete
 (`Engine.connection_free`), and sends the next request from inside that callback.
 
+httptools calls back into Python only for the callbacks a protocol defines, so there are two
+classes: `HttpConnection` asks for nothing but the end of each answer (its body length is
+the bytes after the headers, chunk framing included), and `ExactHttpConnection` also follows
+headers and body, for requests whose answers are checked byte for byte, and for HEAD.
+
 Usage (by an engine)::
 
     conn = HttpConnection(engine)
@@ -47,12 +52,14 @@ class Prepared:
     keep_body: bool = field(init=False)
     any_2xx: bool = field(init=False)  # nothing to check beyond "a 2xx status"
     is_head: bool = field(init=False)
+    needs_exact: bool = field(init=False)  # needs ExactHttpConnection
 
     def __post_init__(self) -> None:
         expect = self.expect
         self.keep_body = expect.needs_body
         self.any_2xx = not (expect.status or expect.needs_body or expect.same_length)
         self.is_head = self.wire.startswith(b"HEAD ")
+        self.needs_exact = expect.needs_body or expect.same_length or self.is_head
 
 
 class HttpConnection(asyncio.Protocol):
@@ -73,6 +80,8 @@ class HttpConnection(asyncio.Protocol):
         self._body_parts: list[bytes] | None = None
         self._headers_done = False
         self._head: bytes | None = None
+
+    exact = False  # whether on_body counts the body (see ExactHttpConnection)
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
@@ -99,7 +108,7 @@ class HttpConnection(asyncio.Protocol):
         request = self.request
         if request is None:
             self.engine.connection_closed(self)
-        elif exc is None and self._headers_done and self._ends_at_close():
+        elif exc is None and self._headers_seen() and self._ends_at_close():
             self.on_message_complete()  # a body without length or chunks ends when the peer closes
         elif self.served and self._bytes_in == 0:
             # A reused connection closed before any byte of the answer: the server closed
@@ -111,27 +120,14 @@ class HttpConnection(asyncio.Protocol):
             self._fail(CONNECTION_RESET)
             self.engine.connection_free(self)
 
+    def _headers_seen(self) -> bool:
+        return self._head is not None and b"\r\n\r\n" in self._head
+
     def _ends_at_close(self) -> bool:
         head = (self._head or b"").split(b"\r\n\r\n", 1)[0].lower()
         return b"\r\ncontent-length:" not in head and b"\r\ntransfer-encoding:" not in head
 
     # -- httptools callbacks ----------------------------------------------------------------
-
-    def on_headers_complete(self) -> None:
-        self._headers_done = True
-        request = self.request
-        if request is not None and request.is_head:
-            # An answer to HEAD has no body whatever its Content-Length says, and httptools
-            # cannot be told so: complete it here and parse the next answer afresh.
-            parser = self.parser
-            self.on_message_complete()
-            if self.parser is parser:
-                self.parser = httptools.HttpResponseParser(self)
-
-    def on_body(self, body: bytes) -> None:
-        self._body_length += len(body)
-        if self._body_parts is not None:
-            self._body_parts.append(body)
 
     def on_message_complete(self) -> None:
         now_ns = perf_counter_ns()
@@ -141,28 +137,34 @@ class HttpConnection(asyncio.Protocol):
         self.request = None
         self.served += 1
         status = self.parser.get_status_code()
-        keep_alive = self.parser.should_keep_alive()
-        body_length = self._body_length
+        latency_ns = now_ns - self.origin_ns
+        bytes_in = self._bytes_in
+        body_length = self._body_length if self.exact else self._body_after_head()
+        head, body_parts = self._head, self._body_parts
+        if not self.parser.should_keep_alive():
+            self.close()
+        # Hand the connection back first: the engine writes the next request now, so the
+        # server works on it while we check and record this answer (a closed loop is a
+        # ping-pong, and every microsecond before that write is throughput lost).
+        self.engine.connection_free(self)
         recorder = request.recorder
         first_length = recorder.first_body_length
         if first_length < 0:
             first_length = recorder.note_first_length(body_length)
         failure: str | None = None
         if not (request.any_2xx and 200 <= status < 300):  # the common case needs no call
-            retry_after = (
-                status == 503 and self._head is not None and _RETRY_AFTER in self._head.lower()
-            )
-            body = b"".join(self._body_parts) if self._body_parts is not None else None
+            retry_after = status == 503 and head is not None and _RETRY_AFTER in head.lower()
+            body = b"".join(body_parts) if body_parts is not None else None
             failure = request.expect.check(
                 status, body, retry_after=retry_after, first_length=first_length,
                 body_length=body_length,
             )  # fmt: skip
-        recorder.record(
-            now_ns - self.origin_ns, failure, self._bytes_in, len(request.wire), body_length
-        )
-        if not keep_alive:
-            self.close()
-        self.engine.connection_free(self)
+        recorder.record(latency_ns, failure, bytes_in, len(request.wire), body_length)
+
+    def _body_after_head(self) -> int:
+        head = self._head
+        end = head.find(b"\r\n\r\n") if head is not None else -1
+        return self._bytes_in - end - 4 if end >= 0 else 0
 
     # -- used by the engine -----------------------------------------------------------------
 
@@ -207,3 +209,31 @@ class HttpConnection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
         self.engine.connection_free(self)
+
+
+class ExactHttpConnection(HttpConnection):
+    """Also follows headers and body: exact body lengths, kept bodies, HEAD answers.
+
+    Usage: the engine uses it when a request needs it (see `Prepared.needs_exact`).
+    """
+
+    exact = True
+
+    def _headers_seen(self) -> bool:
+        return self._headers_done
+
+    def on_headers_complete(self) -> None:
+        self._headers_done = True
+        request = self.request
+        if request is not None and request.is_head:
+            # An answer to HEAD has no body whatever its Content-Length says, and httptools
+            # cannot be told so: complete it here and parse the next answer afresh.
+            parser = self.parser
+            self.on_message_complete()
+            if self.parser is parser:
+                self.parser = httptools.HttpResponseParser(self)
+
+    def on_body(self, body: bytes) -> None:
+        self._body_length += len(body)
+        if self._body_parts is not None:
+            self._body_parts.append(body)

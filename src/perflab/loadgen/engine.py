@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from perflab.loadgen.connection import HttpConnection, Prepared
+from perflab.loadgen.connection import ExactHttpConnection, HttpConnection, Prepared
 from perflab.loadgen.errors import RequestSpecError
 from perflab.loadgen.expectation import CONNECT_ERROR
 from perflab.loadgen.recorder import LiveRecorder
@@ -88,6 +88,8 @@ class Engine:
         self.recorders: dict[str, LiveRecorder] = {}
         prepared = [self._prepare(spec) for spec in specs]
         self._sequence = weighted_sequence(prepared, [spec.weight for spec in specs])
+        exact = any(p.needs_exact for p in prepared)
+        self._connection_class = ExactHttpConnection if exact else HttpConnection
         self._cursor = 0
         self.open_connections: set[HttpConnection] = set()
         self.loop = asyncio.get_running_loop()
@@ -128,7 +130,7 @@ class Engine:
 
     async def connect(self) -> HttpConnection:
         """Open a connection (raises OSError, TimeoutError). Usage: ``await engine.connect()``"""
-        conn = HttpConnection(self)
+        conn = self._connection_class(self)
         host, port = self._address
         await asyncio.wait_for(
             self.loop.create_connection(
