@@ -8,8 +8,10 @@ as the INSERT itself here (measured in docs/notes.md): a request checks a connec
 one cursor `execute` with the precompiled SQL and returns the connection.
 
 What that layer would otherwise do for us, and so is done here: parameter order for positional
-styles, and invalidating a connection that a disconnect broke mid-statement (pre-ping catches
-the ones that died while idle in the pool).
+styles, and invalidating a connection that a disconnect broke mid-statement (`liveness` catches
+the ones that died while idle in the pool). Its type processing is not needed: the columns are
+integers and strings, which none of the four drivers needs converted either way (the API tests
+round-trip ids and arbitrary text on both databases).
 """
 
 from __future__ import annotations
@@ -94,6 +96,11 @@ class Store:
                 raise _unavailable("the database connection was lost", error) from None
             if isinstance(error, self._unavailable):
                 raise _unavailable("the notes database is unavailable", error) from None
+            raise
+        except BaseException:
+            # Cancelled (shutdown) or interrupted mid-statement: the connection's protocol
+            # state is unknown, so it must not serve another request.
+            connection.invalidate()
             raise
         finally:
             connection.close()  # back to the pool (or discarded, if invalidated)
