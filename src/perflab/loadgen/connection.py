@@ -168,18 +168,20 @@ class HttpConnection(asyncio.Protocol):
 
     # -- used by the engine -----------------------------------------------------------------
 
-    def send(self, request: Prepared, origin_ns: int) -> None:
-        """Write one request; its latency counts from `origin_ns`. Usage: ``conn.send(p, t)``"""
+    def send(self, request: Prepared, origin_ns: int = 0) -> None:
+        """Write one request; latency counts from `origin_ns` (0: now). Usage: ``conn.send(p)``"""
+        now_ns = perf_counter_ns()
+        assert self.transport is not None
+        # Write before the bookkeeping: nothing can call back before we return to the loop.
+        self.transport.write(request.wire)
         self.request = request
-        self.origin_ns = origin_ns
+        self.origin_ns = origin_ns or now_ns
+        self.sent_ns = now_ns
         self._bytes_in = 0
         self._body_length = 0
         self._headers_done = False
         self._head = None
         self._body_parts = [] if request.keep_body else None
-        self.sent_ns = perf_counter_ns()
-        assert self.transport is not None
-        self.transport.write(request.wire)
 
     def check_timeout(self, now_ns: int, timeout_ns: int) -> bool:
         """Give up on an answer older than the timeout. Usage: ``conn.check_timeout(now, t)``"""

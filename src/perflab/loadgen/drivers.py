@@ -73,7 +73,7 @@ class ClosedEngine(Engine):
         if conn is None or conn.closed:
             self.connect_and_send(request, time.perf_counter_ns())
         else:
-            conn.send(request, time.perf_counter_ns())
+            conn.send(request)
 
     def connection_free(self, conn: HttpConnection) -> None:
         """An answer arrived (or failed) on `conn`. Usage: ``HttpConnection`` calls it."""
@@ -143,7 +143,7 @@ class UsersEngine(Engine):
             user.conn = None
             self.connect_and_send(request, time.perf_counter_ns(), owner=user)
         else:
-            user.conn.send(request, time.perf_counter_ns())
+            user.conn.send(request)
 
     def _after(self, user: _User) -> None:
         self.in_flight -= 1
