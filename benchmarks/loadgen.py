@@ -75,8 +75,11 @@ def ensure_tools(install: bool, with_locust: bool) -> None:
         )
     if with_locust and not (BENCH_VENV / "bin" / "locust").exists():
         print("installing locust into .venv-bench/ ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
-        subprocess.run([str(BENCH_VENV / "bin" / "pip"), "install", "-q", "locust"], check=True)
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
+            subprocess.run([str(BENCH_VENV / "bin" / "pip"), "install", "-q", "locust"], check=True)
+        except subprocess.CalledProcessError as exc:
+            sys.exit(f"could not install locust into {BENCH_VENV} ({exc}); or pass --skip-locust")
 
 
 def run_measured(command: list[str], timeout_s: float) -> tuple[str, float, float]:
