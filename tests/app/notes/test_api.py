@@ -56,6 +56,7 @@ BAD_BODIES = [
     {"title": None, "description": "desc1"},
     ["title1", "desc1"],
     {},
+    {"title": "a\x00bc", "description": "desc1"},  # PostgreSQL text cannot hold NUL
 ]
 
 
@@ -68,6 +69,15 @@ def test_bad_body_is_422(server: RunningServer, table: Engine, prefix: str, body
         assert answer.body["error"]["code"] == "validation_error"
     assert count_rows(table) == 1
     assert call("GET", server.url(f"{prefix}{existing}/")).body == {"id": existing, **NOTE}
+
+
+@pytest.mark.parametrize("title", [b'"\\ud800abc"', b'"abc\xff"'])
+def test_undecodable_text_is_422(
+    server: RunningServer, table: Engine, prefix: str, title: bytes
+) -> None:
+    body = b'{"title": ' + title + b', "description": "desc1"}'  # a lone surrogate, bad UTF-8
+    assert call("POST", server.url(prefix), raw=body).status in (400, 422)
+    assert count_rows(table) == 0
 
 
 def test_malformed_json_is_a_client_error(

@@ -26,8 +26,9 @@ from perflab.config import Settings
 
 # How long a request waits for a pooled connection before it gets 503 Overloaded.
 POOL_TIMEOUT_S = 30.0
-# How long SQLite waits on another connection's write lock before "database is locked".
-SQLITE_BUSY_TIMEOUT_S = 10.0
+# How long SQLite waits on another connection's write lock before "database is locked": as
+# long as a request may wait for a pooled connection.
+SQLITE_BUSY_TIMEOUT_S = 30.0
 
 _DRIVERS = {
     "postgresql": ("postgresql+asyncpg", "postgresql+psycopg"),

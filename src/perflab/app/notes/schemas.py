@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _storable(value: str) -> str:
+    # PostgreSQL text cannot hold NUL: refused here (422) rather than by the driver (500).
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
 
 # The seed's limits; characters, not bytes, so "été" counts 3.
-NoteText = Annotated[str, Field(min_length=3, max_length=50)]
+NoteText = Annotated[str, Field(min_length=3, max_length=50), AfterValidator(_storable)]
 # Ids are BIGINT on PostgreSQL and INTEGER (64-bit) on SQLite: anything outside is a client error
 # (422) rather than a driver overflow (500).
 MAX_NOTE_ID = 2**63 - 1
