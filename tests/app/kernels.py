@@ -44,3 +44,7 @@ def die() -> None:
 def sleep_s(seconds: float) -> float:
     time.sleep(seconds)
     return seconds
+
+
+def niceness() -> int:
+    return os.nice(0)

@@ -122,6 +122,15 @@ async def test_dead_worker_fails_its_job_and_is_replaced() -> None:
         await off.close()
 
 
+async def test_process_workers_run_at_the_configured_niceness() -> None:
+    off = ProcessOffloader(1, 1, nice=7)
+    await off.start()
+    try:
+        assert await off.run(kernels.niceness) == os.nice(0) + 7
+    finally:
+        await off.close()
+
+
 def test_make_offloader_follows_settings() -> None:
     for kind, cls in [("inline", InlineOffloader), ("thread", ThreadOffloader)]:
         assert isinstance(make_offloader(Settings(offload=kind)), cls)

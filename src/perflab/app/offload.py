@@ -160,9 +160,11 @@ class ThreadOffloader(_Bounded):
             return await anyio.to_thread.run_sync(call, limiter=self._limiter)
 
 
-def _init_worker_process(warmups: Sequence[str]) -> None:
+def _init_worker_process(warmups: Sequence[str], nice: int) -> None:
     # Ctrl-C reaches the whole process group; the parent decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if nice:
+        os.nice(nice)
     # One process per core already uses every core; native thread pools inside would fight it.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     for ref in warmups:
@@ -179,9 +181,12 @@ class ProcessOffloader(_Bounded):
 
     kind = OffloadKind.PROCESS
 
-    def __init__(self, slots: int, queue_limit: int, warmups: Sequence[str] = ()) -> None:
+    def __init__(
+        self, slots: int, queue_limit: int, warmups: Sequence[str] = (), nice: int = 0
+    ) -> None:
         super().__init__(slots, queue_limit)
         self._warmups = tuple(warmups)
+        self._nice = nice
         self._pool: ProcessPoolExecutor | None = None
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -191,7 +196,7 @@ class ProcessOffloader(_Bounded):
             max_workers=self.slots,
             mp_context=multiprocessing.get_context("forkserver"),
             initializer=_init_worker_process,
-            initargs=(self._warmups,),
+            initargs=(self._warmups, self._nice),
         )
 
     async def start(self) -> None:
@@ -238,7 +243,7 @@ def make_offloader(settings: Settings, warmups: Sequence[str] = ()) -> Offloader
         return InlineOffloader()
     if settings.offload is OffloadKind.THREAD:
         return ThreadOffloader(slots, settings.offload_queue)
-    return ProcessOffloader(slots, settings.offload_queue, warmups)
+    return ProcessOffloader(slots, settings.offload_queue, warmups, settings.offload_nice)
 
 
 def sampler(offloader: Offloader) -> Callable[[], None]:
