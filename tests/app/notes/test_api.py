@@ -148,3 +148,11 @@ def test_variants_share_one_table(server: RunningServer, table: Engine, prefix: 
     assert call("GET", server.url(f"{other}{created['id']}/")).body == created
     assert call("DELETE", server.url(f"{other}{created['id']}/")).status == 200
     assert call("GET", server.url(f"{prefix}{created['id']}/")).status == 404
+
+
+def test_openapi_documents_both_variants(server: RunningServer, table: Engine, prefix: str) -> None:
+    paths = call("GET", server.url("/openapi.json")).body["paths"]
+    create = paths[prefix]["post"]
+    assert set(create["responses"]) >= {"201", "422", "503"}
+    assert create["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("NoteIn")
+    assert set(paths[f"{prefix}{{note_id}}/"]) == {"get", "put", "delete"}
