@@ -139,8 +139,12 @@ class HttpConnection(asyncio.Protocol):
         status = self.parser.get_status_code()
         latency_ns = now_ns - self.origin_ns
         bytes_in = self._bytes_in
-        body_length = self._body_length if self.exact else self._body_after_head()
         head, body_parts = self._head, self._body_parts
+        if self.exact:
+            body_length = self._body_length
+        else:  # the bytes after the head (data_received saw at least one chunk)
+            end = head.find(b"\r\n\r\n") if head is not None else -1
+            body_length = bytes_in - end - 4 if end >= 0 else 0
         if not self.parser.should_keep_alive():
             self.close()
         # Hand the connection back first: the engine writes the next request now, so the
@@ -160,11 +164,6 @@ class HttpConnection(asyncio.Protocol):
                 body_length=body_length,
             )  # fmt: skip
         recorder.record(latency_ns, failure, bytes_in, len(request.wire), body_length)
-
-    def _body_after_head(self) -> int:
-        head = self._head
-        end = head.find(b"\r\n\r\n") if head is not None else -1
-        return self._bytes_in - end - 4 if end >= 0 else 0
 
     # -- used by the engine -----------------------------------------------------------------
 

@@ -77,6 +77,14 @@ class ClosedEngine(Engine):
 
     def connection_free(self, conn: HttpConnection) -> None:
         """An answer arrived (or failed) on `conn`. Usage: ``HttpConnection`` calls it."""
+        if self.remaining and not conn.closed:
+            # The hot path, `_next` unrolled: every call here delays the next request.
+            self.remaining -= 1
+            sequence = self._sequence
+            request = sequence[self._cursor % len(sequence)]
+            self._cursor += 1
+            conn.send(request)
+            return
         self.in_flight -= 1
         if conn.closed:
             self.open_connections.discard(conn)
