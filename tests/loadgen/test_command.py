@@ -91,6 +91,9 @@ def test_user_errors_exit_2() -> None:
     assert result.exit_code == 2
     assert "--rate needs --duration" in result.output
     assert runner.invoke(app, []).exit_code == 2
+    both = runner.invoke(app, ["http://127.0.0.1:1/", "-n", "5", "--rate", "10", "-t", "1"])
+    assert both.exit_code == 2
+    assert "choose one load model" in both.output
     assert runner.invoke(app, ["http://127.0.0.1:1/", "--format", "xml"]).exit_code != 0
 
 

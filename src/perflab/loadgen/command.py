@@ -28,6 +28,10 @@ from perflab.loadgen.scenario import load_scenario
 
 def build_model(options: dict[str, Any]) -> LoadModel | None:
     """A load model from CLI-style options (None if none is named). Usage: see `load`."""
+    named = [k for k in ("requests", "users", "rate") if options.get(k) is not None]
+    if len(named) > 1:
+        flags = {"requests": "-n", "users": "--users", "rate": "--rate"}
+        raise LoadgenError(f"choose one load model, not {' and '.join(flags[k] for k in named)}")
     duration = options.get("duration")
     duration_s = parse_duration_s(str(duration)) if duration is not None else None
     connections = options.get("connections")
