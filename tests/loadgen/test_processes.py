@@ -57,3 +57,12 @@ class BigBody:
 
     def __call__(self) -> bytes:
         return b"x" * self.size
+
+
+def test_open_schedule_split_over_processes_keeps_the_rate(server: ScriptedServer) -> None:
+    recording = run(
+        [RequestSpec(server.url("/ok"))], Open(rate_per_s=300, duration_s=1.0), processes=3
+    )
+    assert recording.processes == 3
+    assert recording.total().requests == 300 == server.counts["/ok"]
+    assert recording.model["rate_per_s"] == 300
