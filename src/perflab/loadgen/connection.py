@@ -136,21 +136,20 @@ class HttpConnection(asyncio.Protocol):
             return
         self.request = None
         self.served += 1
-        status = self.parser.get_status_code()
         latency_ns = now_ns - self.origin_ns
-        bytes_in = self._bytes_in
+        bytes_in, body_length = self._bytes_in, self._body_length
         head, body_parts = self._head, self._body_parts
-        if self.exact:
-            body_length = self._body_length
-        else:  # the bytes after the head (data_received saw at least one chunk)
-            end = head.find(b"\r\n\r\n") if head is not None else -1
-            body_length = bytes_in - end - 4 if end >= 0 else 0
         if not self.parser.should_keep_alive():
             self.close()
         # Hand the connection back first: the engine writes the next request now, so the
         # server works on it while we check and record this answer (a closed loop is a
-        # ping-pong, and every microsecond before that write is throughput lost).
+        # ping-pong, and every microsecond before that write is throughput lost). The
+        # parser keeps this answer's status until the next answer's bytes arrive.
         self.engine.connection_free(self)
+        status = self.parser.get_status_code()
+        if not self.exact:  # the body is the bytes after the head
+            end = head.find(b"\r\n\r\n") if head is not None else -1
+            body_length = bytes_in - end - 4 if end >= 0 else 0
         recorder = request.recorder
         first_length = recorder.first_body_length
         if first_length < 0:
