@@ -1,4 +1,8 @@
-"""FastAPI dependencies that hand endpoints what the lifespan opened (no globals)."""
+"""FastAPI dependencies that hand endpoints what the lifespan opened (no globals).
+
+They are `async def` on purpose: FastAPI runs a plain `def` dependency in the threadpool, a
+thread round trip per request for an attribute lookup.
+"""
 
 from __future__ import annotations
 
@@ -24,17 +28,22 @@ class Resources:
     extras: dict[str, object] = field(default_factory=dict)
 
 
-def get_resources(request: Request) -> Resources:
+def resources_of(request: Request) -> Resources:
+    """What the lifespan opened, for handlers that look it up themselves (no dependency)."""
     resources: Resources = request.app.state.resources
     return resources
 
 
-def get_offloader(request: Request) -> Offloader:
-    return get_resources(request).offloader
+async def get_resources(request: Request) -> Resources:
+    return resources_of(request)
 
 
-def get_settings(request: Request) -> Settings:
-    return get_resources(request).settings
+async def get_offloader(request: Request) -> Offloader:
+    return resources_of(request).offloader
+
+
+async def get_settings(request: Request) -> Settings:
+    return resources_of(request).settings
 
 
 ResourcesDep = Annotated[Resources, Depends(get_resources)]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from perflab.app.deps import get_resources
+from perflab.app.deps import resources_of
 from perflab.app.error_handlers import error_responses
 from perflab.app.fanout import service
 from perflab.app.fanout.clients import FanoutClients
@@ -17,8 +17,9 @@ router = APIRouter(tags=["fanout (seed 004)"])
 _ERRORS = error_responses(502, 503, 504)
 
 
-def get_clients(request: Request) -> FanoutClients:
-    clients = get_resources(request).extras["fanout"]
+async def get_clients(request: Request) -> FanoutClients:
+    # async: a plain `def` dependency would cost a threadpool round trip per request.
+    clients = resources_of(request).extras["fanout"]
     assert isinstance(clients, FanoutClients)
     return clients
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from perflab.app.deps import get_resources
+from perflab.app.deps import resources_of
 from perflab.app.error_handlers import error_responses
 from perflab.app.errors import NotFound
 from perflab.app.notes import service
@@ -32,7 +32,7 @@ def notes_db(request: Request) -> NotesDb:
     Called in each handler rather than declared as a `Depends`: FastAPI's dependency solving
     measured ~27 us per request, ~4% of a whole notes request (docs/notes.md).
     """
-    db = get_resources(request).extras["notes"]
+    db = resources_of(request).extras["notes"]
     assert isinstance(db, NotesDb)
     db.require_schema()
     return db

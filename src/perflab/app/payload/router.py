@@ -9,14 +9,15 @@ with `process` the loop only moves bytes.
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.requests import ClientDisconnect
 
+from perflab.app.content_types import JsonOnly
 from perflab.app.deps import OffloaderDep
 from perflab.app.error_handlers import error_responses
-from perflab.app.errors import BadRequest, ClientDisconnected, UnsupportedMediaType
+from perflab.app.errors import BadRequest, ClientDisconnected
 from perflab.app.middleware import STARTED_KEY
 from perflab.app.payload.schemas import PingAnswer, PingBody
 from perflab.app.payload.service import summarize
@@ -25,19 +26,6 @@ from perflab.config import OffloadKind
 
 router = APIRouter(tags=["large bodies (seed 003)"])
 _ERRORS = error_responses(400, 413, 415, 422, 503)
-
-
-def require_json(request: Request) -> None:
-    """415 for a body declared as anything but JSON (no Content-Type is taken as JSON)."""
-    declared = request.headers.get("content-type")
-    if declared is None:
-        return
-    media_type = declared.split(";", 1)[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
-        raise UnsupportedMediaType(f"expected application/json, got {media_type}")
-
-
-JsonOnly = Annotated[None, Depends(require_json)]
 
 
 def _elapsed_s(request: Request) -> float:
