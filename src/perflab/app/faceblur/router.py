@@ -15,12 +15,12 @@ import base64
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import Response
 
+from perflab.app.content_types import JsonOnly, MultipartOnly
 from perflab.app.deps import OffloaderDep, SettingsDep
 from perflab.app.error_handlers import error_responses
-from perflab.app.errors import UnsupportedMediaType
 from perflab.app.faceblur.schemas import BlurAnswer, EncodedImage
 from perflab.app.faceblur.service import (
     BlurOptions,
@@ -28,26 +28,6 @@ from perflab.app.faceblur.service import (
     blur_image,
     decode_base64_image,
 )
-
-
-# The content-type checks are `async def` so that FastAPI runs them in the loop: a plain `def`
-# dependency would cost every request a trip to the threadpool.
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-
-
-async def require_json(request: Request) -> None:
-    # FastAPI would read a text/plain body as a string and answer 422; the truth is 415.
-    # No content type at all is read as JSON, as FastAPI itself does.
-    media_type = _media_type(request)
-    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
-        raise UnsupportedMediaType(f"expected application/json, got {media_type}")
-
-
-async def require_multipart(request: Request) -> None:
-    media_type = _media_type(request)
-    if media_type != "multipart/form-data":
-        raise UnsupportedMediaType(f"expected multipart/form-data, got {media_type or 'none'}")
 
 
 def prefers_jpeg(accept: str | None) -> bool:
@@ -100,7 +80,7 @@ async def blur_upload(
     image: Annotated[UploadFile, File(description="A JPEG, PNG or WebP image.")],
     offloader: OffloaderDep,
     settings: SettingsDep,
-    _: Annotated[None, Depends(require_multipart)],
+    _: MultipartOnly,
 ) -> Response:
     data = await image.read()
     result = await offloader.run(blur_image, data, BlurOptions.from_settings(settings))
@@ -118,7 +98,7 @@ async def blur_encoded(
     body: EncodedImage,
     offloader: OffloaderDep,
     settings: SettingsDep,
-    _: Annotated[None, Depends(require_json)],
+    _: JsonOnly,
 ) -> Response:
     """`async def`: the kernel goes through the offloader (`PERFLAB_OFFLOAD`)."""
     data = decode_base64_image(body.image)
@@ -136,7 +116,7 @@ def blur_encoded_sync(
     request: Request,
     body: EncodedImage,
     settings: SettingsDep,
-    _: Annotated[None, Depends(require_json)],
+    _: JsonOnly,
 ) -> Response:
     """Plain `def`: runs in FastAPI's threadpool (`PERFLAB_THREADS`), never in the event loop."""
     data = decode_base64_image(body.image)
