@@ -39,7 +39,8 @@ class ErrorBody(BaseModel):
 _DESCRIPTIONS = {
     400: "The request cannot be understood (malformed body, undecodable image).",
     404: "No such resource.",
-    413: "The body is larger than PERFLAB_MAX_BODY_BYTES.",
+    413: "The body is larger than PERFLAB_MAX_BODY_BYTES, or an image declares more pixels "
+    "than PERFLAB_MAX_IMAGE_PIXELS.",
     415: "The body has a content type this endpoint does not take.",
     422: "The body or parameters do not match the schema.",
     500: "A bug on our side; the log has the request id.",
