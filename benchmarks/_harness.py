@@ -3,6 +3,7 @@
 Usage:
     with perflab_serve(["--offload", "process"], {"PERFLAB_WORKERS": "1"}, log_path) as server:
         rss = tree_rss_bytes(server.pid)
+        cpu = tree_cpu_s(server.pid)
 """
 
 from __future__ import annotations
@@ -85,4 +86,19 @@ def tree_rss_bytes(pid: int) -> int:
     for process in processes:
         with contextlib.suppress(psutil.NoSuchProcess):
             total += process.memory_info().rss
+    return total
+
+
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and all its descendants (offload workers too)."""
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
     return total

@@ -25,7 +25,6 @@ import http.client
 import json
 import multiprocessing
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,9 +38,9 @@ import cv2
 import matplotlib.cbook
 import numpy as np
 import orjson
-import psutil
 import skimage.data
 
+from _harness import free_port, tree_cpu_s
 from perflab.app.faceblur.service import BlurOptions, blur_image, warm_up
 from perflab.config import FaceDetectorKind
 from perflab.loadgen import Closed, Expectation, RequestSpec, json_body, run
@@ -91,13 +90,6 @@ def kernel_ms(photo: bytes, detector: FaceDetectorKind, runs: int) -> tuple[floa
     return statistics.median(wall_s) * 1000, statistics.median(cpu_s) * 1000
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def serve(offload: str, queue: int, log_dir: Path) -> Iterator[tuple[int, int]]:
     """`perflab serve --offload OFFLOAD` on a free port, until the block ends: (port, pid).
@@ -126,17 +118,6 @@ def serve(offload: str, queue: int, log_dir: Path) -> Iterator[tuple[int, int]]:
     finally:
         process.terminate()
         process.wait(timeout=60)
-
-
-def server_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a server and every process under it (offload workers)."""
-    root = psutil.Process(pid)
-    total = 0.0
-    for process in [root, *root.children(recursive=True)]:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            times = process.cpu_times()
-            total += times.user + times.system
-    return total
 
 
 def probe_once(port: int) -> float | None:
@@ -186,9 +167,9 @@ def load_one(offload: str, photo: bytes, args: argparse.Namespace) -> dict[str, 
         prober = context.Process(target=health_prober, args=(port, stop, sender))
         prober.start()
         time.sleep(0.5)  # the prober is connected and idle-measured before load starts
-        cpu_before_s = server_cpu_s(pid)
+        cpu_before_s = tree_cpu_s(pid)
         recording = run([spec], Closed(args.requests, args.concurrency), timeout_s=600)
-        server_cpu_ms = (server_cpu_s(pid) - cpu_before_s) * 1000
+        server_cpu_ms = (tree_cpu_s(pid) - cpu_before_s) * 1000
         stop.set()
         health_ms = receiver.recv()
         prober.join()

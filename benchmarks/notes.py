@@ -31,9 +31,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
 from sqlalchemy import create_engine, make_url, text
 
+from _harness import free_port, tree_cpu_s
 from perflab.loadgen import Closed, Expectation, RequestSpec, json_body, run
 
 NOTE = {"title": "title1", "description": "desc1"}
@@ -78,15 +78,6 @@ def ceiling_app() -> Any:
 # --- servers and databases ----------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def _server(command: list[str], env: dict[str, str], ready_path: str, port: int) -> Iterator[int]:
     """Run a server until the block ends; yield its pid (the root of the process tree)."""
@@ -111,16 +102,6 @@ def _server(command: list[str], env: dict[str, str], ready_path: str, port: int)
         process.terminate()
         process.wait(timeout=60)
         os.unlink(log_name)
-
-
-def _tree_cpu_s(pid: int) -> float:
-    root = psutil.Process(pid)
-    total = 0.0
-    for proc in [root, *root.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):
-            times = proc.cpu_times()
-            total += times.user + times.system
-    return total
 
 
 @contextlib.contextmanager
@@ -185,9 +166,9 @@ def _load(url: str, requests: int) -> Any:
 
 def _measure_once(config: str, db_url: str, url: str, pid: int, requests: int) -> Result:
     _execute(db_url, "DELETE FROM notes")
-    cpu_before_s = _tree_cpu_s(pid)
+    cpu_before_s = tree_cpu_s(pid)
     recording = _load(url, requests)
-    cpu_s = _tree_cpu_s(pid) - cpu_before_s
+    cpu_s = tree_cpu_s(pid) - cpu_before_s
     total = recording.total()
     database, workers, variant = config.split("/")
     return Result(
@@ -218,7 +199,7 @@ def _measure(config: str, db_url: str, url: str, pid: int, requests: int) -> Res
 
 
 def _perflab(db_url: str, workers: int, data_dir: str, requests: int, name: str) -> list[Result]:
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "perflab", "serve", "--port", str(port),
                "--workers", str(workers), "--offload", "inline"]  # fmt: skip
     env = {
@@ -235,7 +216,7 @@ def _perflab(db_url: str, workers: int, data_dir: str, requests: int, name: str)
 
 
 def _ceiling(db_url: str, workers: int, requests: int) -> Result:
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "uvicorn", "--factory", "notes:ceiling_app",
                "--app-dir", str(Path(__file__).parent), "--port", str(port),
                "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
