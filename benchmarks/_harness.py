@@ -75,29 +75,28 @@ def perflab_serve(args: list[str], env: dict[str, str], log_path: Path) -> Itera
             process.wait()
 
 
-def tree_rss_bytes(pid: int) -> int:
-    """Resident memory of a process and all its descendants (server workers, offload pool)."""
+def _process_tree(pid: int) -> list[psutil.Process]:
+    """A process and all its descendants (server workers, offload pool); [] once it is gone."""
     try:
         root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
+        return [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0
+        return []
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of a process and all its descendants."""
     total = 0
-    for process in processes:
+    for process in _process_tree(pid):
         with contextlib.suppress(psutil.NoSuchProcess):
             total += process.memory_info().rss
     return total
 
 
 def tree_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process and all its descendants (offload workers too)."""
-    try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
+    """User + system CPU seconds of a process and all its descendants."""
     total = 0.0
-    for process in processes:
+    for process in _process_tree(pid):
         with contextlib.suppress(psutil.NoSuchProcess):
             times = process.cpu_times()
             total += times.user + times.system
