@@ -18,12 +18,17 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-async def require_json(request: Request) -> None:
+def check_json(request: Request) -> None:
     """415 for a body declared as anything but JSON; none at all is read as JSON, as FastAPI
     itself does (which would otherwise read a text/plain body as a string and answer 422)."""
     declared = media_type(request)
     if declared and declared != "application/json" and not declared.endswith("+json"):
         raise UnsupportedMediaType(f"expected application/json, got {declared}")
+
+
+async def require_json(request: Request) -> None:
+    """`check_json` as a dependency."""
+    check_json(request)
 
 
 async def require_multipart(request: Request) -> None:

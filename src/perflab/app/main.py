@@ -8,6 +8,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from perflab import __version__
 from perflab.app import observe, ops
@@ -20,7 +21,7 @@ from perflab.app.fanout.router import router as fanout_router
 from perflab.app.health import HealthChecks
 from perflab.app.middleware import BodyLimitMiddleware, ObserveMiddleware
 from perflab.app.notes.db import open_notes_db
-from perflab.app.notes.router import ROUTERS as NOTES_ROUTERS
+from perflab.app.notes.router import router as notes_router
 from perflab.app.observe import LoopLagMonitor
 from perflab.app.offload import make_offloader, sampler
 from perflab.app.payload.router import router as payload_router
@@ -35,6 +36,15 @@ OFFLOAD_WARMUPS: tuple[str, ...] = (
     # domain warm-ups
     "perflab.app.faceblur.service:warm_up",
 )
+
+
+# FastAPI's own OpenTelemetry instrumentation, all of it off (PERFLAB_OTEL=false, the default).
+_NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -80,14 +90,14 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Every endpoint of the five seed studies, done right, with the offload strategy "
         "chosen by configuration.",
         lifespan=lifespan,
+        telemetry=None if settings.otel else _NO_TELEMETRY,
     )
     install_error_handlers(app)
     # FastAPI matches routes in order, and in this version every candidate it tries costs a few
     # microseconds of scope bookkeeping (measured: a trivial route answered in 140 us at the
     # front of this table, 250 us at its end). So the request-per-second-bound endpoints come
     # first, then health probes, then CPU-bound and slow ones, where microseconds do not show.
-    for notes_router in NOTES_ROUTERS:
-        app.include_router(notes_router)
+    app.include_router(notes_router)
     app.include_router(ops.router)
     app.include_router(payload_router)
     app.include_router(faceblur_router)
