@@ -61,9 +61,9 @@ class ObserveMiddleware:
         finally:
             route = scope.get("route")
             route_label = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
-            observe.HTTP_REQUESTS.labels(method, route_label, str(status)).inc()
-            observe.HTTP_DURATION.labels(method, route_label).observe(time.perf_counter() - started)
+            observe.count_request(
+                scope["method"], route_label, status, time.perf_counter() - started
+            )
             observe.reset_request_id(token)
 
 
@@ -93,8 +93,14 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_body_bytes:
-            await self._refuse(scope, receive, send)
+        if declared is not None:
+            if declared > self.max_body_bytes:
+                await self._refuse(scope, receive, send)
+            else:
+                # The server's HTTP parser delivers exactly Content-Length bytes (anything
+                # after them is the next request), so only a chunked body needs counting: the
+                # common case pays for no wrapped receive/send.
+                await self.app(scope, receive, send)
             return
 
         received = 0
