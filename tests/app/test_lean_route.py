@@ -91,6 +91,8 @@ CASES = [
     ("PUT", "/items/5/", "", b"{}"),
     ("PUT", "/items/5/", "", b""),
     ("POST", "/items/sync/", "", GOOD),
+    ("DELETE", "/items/5/", "", b""),  # a method the route does not take: 405
+    ("GET", "/items/sync/", "", b""),
     ("POST", "/items/sync/", "", b'{"name": "widget", "count": 1, "extra": 1}'),
 ]
 

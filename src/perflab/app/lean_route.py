@@ -43,6 +43,7 @@ from fastapi.params import Path, Query
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from perflab.app.content_types import check_json
 
@@ -136,12 +137,28 @@ class LeanRoute(APIRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         self._plan = _Plan.of(endpoint)  # first: the base class asks for the handler
+        self._handler = lean_handler(endpoint, self._plan)
         super().__init__(path, endpoint, **kwargs)
         if self.dependant.dependencies:
             raise TypeError(f"LeanRoute {path}: dependencies are not supported")
 
     def get_route_handler(self) -> Handler:
-        return lean_handler(self.endpoint, self._plan)
+        return self._handler
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer a matched request straight from the lean handler.
+
+        FastAPI would wrap the handler per request in `request_response`: two `AsyncExitStack`s
+        for dependencies with `yield` (refused here) and a second exception-handler layer (the
+        app's `ExceptionMiddleware` answers the same exceptions with the same handlers). A
+        method this route does not take goes to FastAPI's own 405 answer.
+        """
+        if self.methods and scope["method"] not in self.methods:
+            await super().handle(scope, receive, send)
+            return
+        request = Request(scope, receive, send)
+        response = await self._handler(request)
+        await response(scope, receive, send)
 
 
 def lean_handler(endpoint: Callable[..., Any], plan: _Plan) -> Handler:
