@@ -249,18 +249,20 @@ def _by(results: list[Result], config: str) -> Result:
     return next(r for r in results if r.config == config)
 
 
-def goals(results: list[Result], requests: int) -> list[tuple[str, float, str, bool]]:
-    """(name, measured, goal, met) for each goal of issue 5, PostgreSQL with 2 workers."""
+def goals(results: list[Result], requests: int) -> list[tuple[str, float, str, bool | None]]:
+    """(name, measured, goal, met) for each goal of issue 5, PostgreSQL with 2 workers; `met`
+    is None for lines printed as context, which are not goals of the issue."""
     a, s, c = (_by(results, f"postgresql/2w/{v}") for v in ("async", "sync", "ceiling"))
     cpu_ratio = c.server_cpu_us_per_request / a.server_cpu_us_per_request
     return [
         ("async req/s", a.rps, ">= 3000", a.rps >= 3000),
         ("async / raw-asyncpg ceiling", a.rps / c.rps, ">= 0.70", a.rps / c.rps >= 0.70),
         # The same ratio from server CPU per request: steadier on a box shared with the client,
-        # PostgreSQL and anything else (req/s of either side moves with the neighbours).
-        ("  same, by server CPU per request", cpu_ratio, "(steadier)", cpu_ratio >= 0.70),
+        # PostgreSQL and anything else, and stricter: req/s also pays for the client's and
+        # PostgreSQL's CPU on the same two cores, which is the same for both servers.
+        ("  by server CPU per request", cpu_ratio, "(context)", None),
         ("sync / async", s.rps / a.rps, ">= 0.50", s.rps / a.rps >= 0.50),
-        ("async / seed's own app (~600/s)", a.rps / 600, "(context)", True),
+        ("async / seed's own app (~600/s)", a.rps / 600, "(context)", None),
         (
             "failures, all runs",
             sum(r.failures for r in results),
@@ -291,7 +293,8 @@ def print_report(results: list[Result], requests: int) -> None:
     print("\nGoals (PostgreSQL, 2 workers):")
     for name, value, goal, met in goals(results, requests):
         shown = f"{value:.2f}" if isinstance(value, float) and value < 100 else f"{value:.0f}"
-        print(f"  {name:34} {shown:>8}  goal {goal:10} {'met' if met else 'MISSED'}")
+        verdict = "" if met is None else "met" if met else "MISSED"
+        print(f"  {name:34} {shown:>8}  goal {goal:10} {verdict}")
 
 
 def main() -> None:
