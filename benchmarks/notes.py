@@ -2,9 +2,10 @@
 PostgreSQL and SQLite with 1 and 2 workers, and a bare Starlette + raw asyncpg INSERT as the
 ceiling, all in one run.
 
-Each configuration: a fresh database, `perflab serve --workers N`, 1,000 warm-up requests per
-endpoint, the table emptied, then the seed's test (10,000 requests, concurrency 10, body
-`{"title": "title1", "description": "desc1"}`) driven by `perflab.loadgen` (closed model,
+Each configuration: a fresh database, `perflab serve --workers N` (on PostgreSQL with the
+ceiling app up beside it), 1,000 warm-up requests per endpoint, then rounds: in each, every
+endpoint in turn gets the table emptied and the seed's test (10,000 requests, concurrency 10,
+body `{"title": "title1", "description": "desc1"}`) driven by `perflab.loadgen` (closed model,
 keep-alive). Every answer is checked (201 and the title echoed), the table is counted
 afterwards, and the server's CPU time per request is measured: on a busy box it is less
 at the mercy of the neighbours than req/s.
@@ -186,11 +187,9 @@ def _measure_once(config: str, db_url: str, url: str, pid: int, requests: int) -
     )
 
 
-def _measure(config: str, db_url: str, url: str, pid: int, requests: int) -> Result:
-    """Warm up, then REPEAT measured runs; the median run by req/s, with every run's failures
-    added up and a wrong row count from any run kept (so neither can hide in the median)."""
-    _load(url, WARMUP_REQUESTS)
-    runs = [_measure_once(config, db_url, url, pid, requests) for _ in range(REPEAT[0])]
+def _median(runs: list[Result], requests: int) -> Result:
+    """The median run by req/s, with every run's failures added up and a wrong row count from
+    any run kept (so neither can hide in the median)."""
     median = sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
     wrong_rows = [r.rows for r in runs if r.rows != requests]
     median.failures = sum(r.failures for r in runs)
@@ -198,7 +197,34 @@ def _measure(config: str, db_url: str, url: str, pid: int, requests: int) -> Res
     return median
 
 
-def _perflab(db_url: str, workers: int, data_dir: str, requests: int, name: str) -> list[Result]:
+@dataclass(frozen=True)
+class Target:
+    config: str  # "database/Nw/variant"
+    url: str
+    pid: int  # root of the server's process tree, for its CPU time
+
+
+def _measure(targets: list[Target], db_url: str, requests: int) -> list[Result]:
+    """Warm every target up, then REPEAT rounds that measure each target in turn.
+
+    Rounds rather than one target's runs back to back: the box's speed drifts over minutes
+    (neighbours, PostgreSQL's own work), and a ratio of two targets measured minutes apart
+    carries that drift; measured in alternation, both see the same box.
+    """
+    for target in targets:
+        _load(target.url, WARMUP_REQUESTS)
+    runs: dict[str, list[Result]] = {target.config: [] for target in targets}
+    for _ in range(REPEAT[0]):
+        for target in targets:
+            runs[target.config].append(
+                _measure_once(target.config, db_url, target.url, target.pid, requests)
+            )
+    return [_median(runs[target.config], requests) for target in targets]
+
+
+@contextlib.contextmanager
+def _perflab(db_url: str, workers: int, data_dir: str, name: str) -> Iterator[list[Target]]:
+    """`perflab serve --workers N` on `db_url`; its async and sync endpoints as targets."""
     port = free_port()
     command = [sys.executable, "-m", "perflab", "serve", "--port", str(port),
                "--workers", str(workers), "--offload", "inline"]  # fmt: skip
@@ -209,39 +235,45 @@ def _perflab(db_url: str, workers: int, data_dir: str, requests: int, name: str)
     }
     base = f"http://127.0.0.1:{port}"
     with _server(command, env, "/healthz", port) as pid:
-        return [
-            _measure(f"{name}/{workers}w/{variant}", db_url, base + path, pid, requests)
-            for variant, path in (("async", "/notes/"), ("sync", "/notes/sync/"))
+        yield [
+            Target(f"{name}/{workers}w/async", f"{base}/notes/", pid),
+            Target(f"{name}/{workers}w/sync", f"{base}/notes/sync/", pid),
         ]
 
 
-def _ceiling(db_url: str, workers: int, requests: int) -> Result:
+@contextlib.contextmanager
+def _ceiling(db_url: str, workers: int) -> Iterator[Target]:
+    """The bare Starlette + raw asyncpg app under uvicorn with N workers, as a target."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "--factory", "notes:ceiling_app",
                "--app-dir", str(Path(__file__).parent), "--port", str(port),
                "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
                "--no-access-log", "--log-level", "warning"]  # fmt: skip
     env = {"NOTES_CEILING_DSN": db_url, "NOTES_CEILING_POOL": "10"}
-    # The table must exist first: perflab creates it; here the previous configuration has.
+    # The table must exist first: the perflab server started before it has created it.
     with _server(command, env, "/", port) as pid:  # 404 on / means it is up
-        url = f"http://127.0.0.1:{port}/notes/"
-        return _measure(f"postgresql/{workers}w/ceiling", db_url, url, pid, requests)
+        yield Target(f"postgresql/{workers}w/ceiling", f"http://127.0.0.1:{port}/notes/", pid)
 
 
 # --- the whole study ----------------------------------------------------------------------------
 
 
 def run_study(pg_admin_url: str, requests: int) -> list[Result]:
-    """Every configuration, PostgreSQL first (with the ceiling beside it), then SQLite."""
+    """Every configuration: PostgreSQL with the ceiling up beside perflab and measured in the
+    same rounds, then SQLite."""
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="notes-bench-") as data_dir:
         with _postgres_database(pg_admin_url) as pg_url:
             for workers in (1, 2):
-                results += _perflab(pg_url, workers, data_dir, requests, "postgresql")
-                results.append(_ceiling(pg_url, workers, requests))
+                with (
+                    _perflab(pg_url, workers, data_dir, "postgresql") as targets,
+                    _ceiling(pg_url, workers) as ceiling,  # after: perflab creates the table
+                ):
+                    results += _measure([*targets, ceiling], pg_url, requests)
         for workers in (1, 2):
             sqlite_url = f"sqlite:///{data_dir}/notes-{workers}w.db"
-            results += _perflab(sqlite_url, workers, data_dir, requests, "sqlite")
+            with _perflab(sqlite_url, workers, data_dir, "sqlite") as targets:
+                results += _measure(targets, sqlite_url, requests)
     return results
 
 
