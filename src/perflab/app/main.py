@@ -63,7 +63,8 @@ def create_app(settings: Settings) -> FastAPI:
 
             health = HealthChecks(settings.health_interval_s)
             monitor = LoopLagMonitor(
-                settings.loop_lag_interval_s, [observe.sample_threadpool, sampler(offloader)]
+                settings.loop_lag_interval_s,
+                [observe.sample_threadpool, sampler(offloader), observe.publish_requests],
             )
             resources = Resources(settings, offloader, health, monitor)
             resources.extras["fanout"] = await stack.enter_async_context(
@@ -79,6 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
             await health.start()
             stack.push_async_callback(health.stop)
             stack.callback(observe.mark_worker_dead)
+            stack.callback(observe.publish_requests)  # runs first: the last requests count
 
             app.state.resources = resources
             log.info("perflab ready: offload=%s", offloader.stats().as_dict())

@@ -27,6 +27,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from perflab.app.request_tally import RequestTally
+
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "perflab_request_id", default=None
 )
@@ -101,26 +103,10 @@ HTTP_DURATION = Histogram(
     ["method", "route"],
     buckets=_LATENCY_BUCKETS_S,
 )
-_REQUEST_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-
-
-def count_request(method: str, route: str, status: int, duration_s: float) -> None:
-    """Count one answered request and observe its duration.
-
-    The labelled children are kept per (method, route, status): `labels()` takes a lock and
-    builds a key on every call, a measurable share of a sub-millisecond request. The key space
-    is bounded: routes are templates (or "unmatched"), and methods and statuses are few.
-    """
-    key = (method, route, status)
-    series = _REQUEST_SERIES.get(key)
-    if series is None:
-        series = (
-            HTTP_REQUESTS.labels(method, route, str(status)),
-            HTTP_DURATION.labels(method, route),
-        )
-        _REQUEST_SERIES[key] = series
-    series[0].inc()
-    series[1].observe(duration_s)
+# The middleware's hot path adds to this; it reaches the two metrics above in batches.
+REQUEST_TALLY = RequestTally(HTTP_REQUESTS, HTTP_DURATION, _LATENCY_BUCKETS_S)
+count_request = REQUEST_TALLY.add
+publish_requests = REQUEST_TALLY.publish
 
 
 LOOP_LAG = Histogram(
@@ -159,6 +145,7 @@ OFFLOAD_WORKER_RESTARTS = Counter(
 
 def metrics_payload() -> tuple[bytes, str]:
     """The Prometheus exposition text for this process, or for all workers in multiprocess mode."""
+    publish_requests()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
@@ -176,8 +163,9 @@ class LoopLagMonitor:
     """Measures how late the event loop wakes a task that sleeps `interval_s`.
 
     A CPU-bound handler running in the loop shows here as lag of its whole duration: the one
-    signal that tells "the loop is blocked" apart from "the work is slow". Each tick also
-    samples the gauges that need sampling (thread tokens, offloader queue), given as `samplers`.
+    signal that tells "the loop is blocked" apart from "the work is slow". Each tick also runs
+    `samplers`: the gauges that need sampling (thread tokens, offloader queue) and the request
+    tally's publishing.
 
     Usage: `m = LoopLagMonitor(0.05, [sample_threadpool]); m.start(); ...; await m.stop()`
     """
