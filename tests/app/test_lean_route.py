@@ -193,6 +193,18 @@ def test_parameters_it_cannot_serve_are_refused_at_declaration() -> None:
         async def with_header(agent: Annotated[str, Header()]) -> Response:
             return Response()
 
+    with pytest.raises(TypeError, match="parameter 'tags'"):
+
+        @router.get("/list-query")
+        async def with_list_query(tags: Annotated[list[str], Query()]) -> Response:
+            return Response()
+
+    with pytest.raises(TypeError, match="parameter 'page'"):
+
+        @router.get("/alias")
+        async def with_alias(page: Annotated[int, Query(alias="p")] = 1) -> Response:
+            return Response()
+
     with pytest.raises(TypeError, match="parameter 'other'"):
 
         @router.post("/two-bodies")

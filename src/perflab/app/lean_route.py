@@ -10,8 +10,8 @@ telemetry and error context per request. For the parameters these endpoints use,
 is known when the route is built, so the lean handler does only the per-request part:
 
 - a pydantic model body: `Model.model_validate_json(raw bytes)` (one pass, in Rust);
-- path and query parameters declared `Annotated[T, Path(...)]` / `Annotated[T, Query(...)]`:
-  one pydantic `TypeAdapter` each, built once;
+- scalar path and query parameters declared `Annotated[T, Path(...)]` / `Query(...)`, without
+  an alias: one pydantic `TypeAdapter` each, built once;
 - `Request`.
 
 Validation failures raise FastAPI's `RequestValidationError` with FastAPI's error locations
@@ -49,6 +49,7 @@ from perflab.app.content_types import check_json
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 _NO_DEFAULT = inspect.Parameter.empty
+_SCALARS = (int, float, str, bool)
 
 
 @dataclass(frozen=True)
@@ -95,30 +96,41 @@ class _Plan:
         for parameter in inspect.signature(endpoint).parameters.values():
             hint = hints.get(parameter.name, object)  # unannotated: refused below
             bare = typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Annotated else hint
-            source = _source(hint)
+            found = _source(hint)
             if bare is Request:
                 request_name = parameter.name
-            elif source is not None:
-                params.append(_Param(parameter.name, source, TypeAdapter(hint), parameter.default))
+            elif found is not None and _plain_param(found, parameter.name, bare):
+                params.append(
+                    _Param(parameter.name, found[0], TypeAdapter(hint), parameter.default)
+                )
             elif inspect.isclass(bare) and issubclass(bare, BaseModel) and body_model is None:
                 body_name, body_model = parameter.name, bare
             else:
                 raise TypeError(
                     f"LeanRoute endpoint {endpoint.__qualname__}: parameter {parameter.name!r} "
-                    "must be a Request, one pydantic model body, or Annotated with Path/Query"
+                    "must be a Request, one pydantic model body, or a scalar (int, float, str, "
+                    "bool) Annotated with Path/Query and no alias"
                 )
         return cls(tuple(params), body_name, body_model, request_name)
 
 
-def _source(hint: Any) -> str | None:
+def _source(hint: Any) -> tuple[str, Path | Query] | None:
+    """("path" or "query", the declaration) for `Annotated[T, Path(...)]` / `Query(...)`."""
     if typing.get_origin(hint) is not typing.Annotated:
         return None
     for extra in typing.get_args(hint)[1:]:
         if isinstance(extra, Path):
-            return "path"
+            return "path", extra
         if isinstance(extra, Query):
-            return "query"
+            return "query", extra
     return None
+
+
+def _plain_param(found: tuple[str, Path | Query], name: str, bare: Any) -> bool:
+    """Whether the lean handler reads this parameter as FastAPI would: a single value (a list
+    would need every repeated query key) looked up by its own name (no alias)."""
+    _, declared = found
+    return bare in _SCALARS and declared.alias in (None, name)
 
 
 def _error(kind: str, loc: tuple[Any, ...], msg: str, value: Any) -> dict[str, Any]:

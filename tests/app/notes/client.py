@@ -16,12 +16,18 @@ class Answer:
     body: Any
 
 
-def call(method: str, url: str, body: object = None, raw: bytes | None = None) -> Answer:
+def call(
+    method: str,
+    url: str,
+    body: object = None,
+    raw: bytes | None = None,
+    content_type: str = "application/json",
+) -> Answer:
     """Send `body` as JSON (or `raw` bytes as they are) and decode the JSON answer."""
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     request = urllib.request.Request(url, data=data, method=method)
     if data is not None:
-        request.add_header("Content-Type", "application/json")
+        request.add_header("Content-Type", content_type)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             status, headers, payload = response.status, dict(response.headers), response.read()

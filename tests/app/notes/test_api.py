@@ -88,6 +88,15 @@ def test_malformed_json_is_a_client_error(
     assert count_rows(table) == 0
 
 
+def test_a_body_declared_as_not_json_is_415(
+    server: RunningServer, table: Engine, prefix: str
+) -> None:
+    answer = call("POST", server.url(prefix), NOTE, content_type="text/plain")
+    assert answer.status == 415
+    assert answer.body["error"]["code"] == "unsupported_media_type"
+    assert count_rows(table) == 0
+
+
 @pytest.mark.parametrize(
     "text_value",
     [
