@@ -12,7 +12,17 @@ import threading
 from typing import Annotated, Any
 
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
+from fastapi import (
+    APIRouter,
+    Depends,
+    FastAPI,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+)
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -205,11 +215,78 @@ def test_parameters_it_cannot_serve_are_refused_at_declaration() -> None:
         async def with_alias(page: Annotated[int, Query(alias="p")] = 1) -> Response:
             return Response()
 
+    with pytest.raises(TypeError, match="parameter 'page_size'"):
+
+        @router.get("/validation-alias")
+        async def with_validation_alias(
+            page_size: Annotated[int, Query(validation_alias="size")] = 1,
+        ) -> Response:
+            return Response()
+
     with pytest.raises(TypeError, match="parameter 'other'"):
 
         @router.post("/two-bodies")
         async def with_two_bodies(item: Item, other: Item) -> Response:
             return Response()
+
+
+async def _deny() -> None:
+    raise HTTPException(403, "denied")
+
+
+def _with_include_settings(route_class: type[APIRoute], where: str) -> FastAPI:
+    router = APIRouter(route_class=route_class)
+
+    @router.put("/guarded/")
+    async def guarded(item: Item) -> Response:
+        return _answer(name=item.name)
+
+    app = FastAPI(dependencies=[Depends(_deny)]) if where == "app" else FastAPI()
+    install_error_handlers(app)
+    if where == "include-dependencies":
+        app.include_router(router, dependencies=[Depends(_deny)])
+    elif where == "include-body-limit":
+        app.include_router(router, max_body_size=10)
+    else:
+        app.include_router(router)
+    return app
+
+
+@pytest.mark.parametrize(
+    ("where", "status"),
+    [("include-dependencies", 403), ("app", 403), ("include-body-limit", 413), ("none", 200)],
+)
+async def test_include_settings_apply_as_with_fastapis_route(where: str, status: int) -> None:
+    # FastAPI applies these per request; the lean handler defers to FastAPI's for them.
+    for route_class in (LeanRoute, APIRoute):
+        app = _with_include_settings(route_class, where)
+        answer = await call(app, "PUT", "/guarded/", chunks=[GOOD], headers=JSON)
+        assert answer.status == status, (route_class.__name__, answer.body)
+
+
+async def test_a_client_that_leaves_mid_body_is_499_not_a_500() -> None:
+    received = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal received
+        received += 1
+        if received == 1:
+            return {"type": "http.request", "body": b'{"name": ', "more_body": True}
+        return {"type": "http.disconnect"}
+
+    answers: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        answers.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "PUT",
+        "scheme": "http", "path": "/items/5/", "raw_path": b"/items/5/", "root_path": "",
+        "query_string": b"", "headers": [(b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8000), "state": {},
+    }  # fmt: skip
+    await build(LeanRoute)(scope, receive, send)
+    assert answers[0]["status"] == 499
 
 
 def test_router_dependencies_are_refused_at_declaration() -> None:

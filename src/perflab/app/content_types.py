@@ -19,8 +19,9 @@ def media_type(request: Request) -> str:
 
 
 def check_json(request: Request) -> None:
-    """415 for a body declared as anything but JSON; none at all is read as JSON, as FastAPI
-    itself does (which would otherwise read a text/plain body as a string and answer 422)."""
+    """415 for a body declared as anything but JSON (FastAPI would read a text/plain body as
+    a string and answer 422). A body with no content type at all is read as JSON, as curl and
+    ab users expect; FastAPI's own strict default would refuse it with 422."""
     declared = media_type(request)
     if declared and declared != "application/json" and not declared.endswith("+json"):
         raise UnsupportedMediaType(f"expected application/json, got {declared}")

@@ -2,8 +2,8 @@
 microseconds, where FastAPI's general request handling is a large share of it.
 
 A route declared with `APIRouter(route_class=LeanRoute)` is declared, matched, documented in
-OpenAPI and answered on error exactly like any FastAPI route; only the per-request handler is
-replaced (`get_route_handler`, FastAPI's documented hook for custom route classes). FastAPI's
+OpenAPI and answered on error exactly like any FastAPI route; only the per-request handling of
+a matched request is replaced (`handle`, which FastAPI calls for every matched route). FastAPI's
 handler is general: it parses the content type with `email.message`, decodes JSON with the
 standard library and validates the result again, solves a dependency graph, and keeps
 telemetry and error context per request. For the parameters these endpoints use, all of that
@@ -19,8 +19,11 @@ Validation failures raise FastAPI's `RequestValidationError` with FastAPI's erro
 for every other route. A body declared as anything but JSON is refused with 415; a request with
 no content type is read as JSON. `async def` endpoints run on the loop, plain `def` ones in the
 threadpool, as FastAPI runs them. Anything else in a signature (dependencies, headers, forms,
-cookies) is refused when the route is built, not discovered at request time. An endpoint must
-return a `Response`: there is no response-model serialisation step to skip to.
+cookies) is refused when the route is built, not discovered at request time. Settings that
+FastAPI 0.165 only applies per request, dependencies or a body limit given to `include_router`
+or `FastAPI(...)`, send the request through FastAPI's own handler, so they still hold. An
+endpoint must return a `Response`: there is no response-model serialisation step to skip to.
+A client that leaves mid-body gets 499 (nobody reads it), never a logged 500.
 
 Measured in docs/notes.md: this handler is what separates FastAPI from bare Starlette on
 `POST /notes/`.
@@ -40,12 +43,14 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.params import Path, Query
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, _get_scope_effective_route_context
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from perflab.app.content_types import check_json
+from perflab.app.errors import ClientDisconnected
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 _NO_DEFAULT = inspect.Parameter.empty
@@ -130,7 +135,9 @@ def _plain_param(found: tuple[str, Path | Query], name: str, bare: Any) -> bool:
     """Whether the lean handler reads this parameter as FastAPI would: a single value (a list
     would need every repeated query key) looked up by its own name (no alias)."""
     _, declared = found
-    return bare in _SCALARS and declared.alias in (None, name)
+    return bare in _SCALARS and all(
+        alias in (None, name) for alias in (declared.alias, declared.validation_alias)
+    )
 
 
 def _error(kind: str, loc: tuple[Any, ...], msg: str, value: Any) -> dict[str, Any]:
@@ -154,23 +161,37 @@ class LeanRoute(APIRoute):
         if self.dependant.dependencies:
             raise TypeError(f"LeanRoute {path}: dependencies are not supported")
 
-    def get_route_handler(self) -> Handler:
-        return self._handler
-
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer a matched request straight from the lean handler.
 
         FastAPI would wrap the handler per request in `request_response`: two `AsyncExitStack`s
         for dependencies with `yield` (refused here) and a second exception-handler layer (the
-        app's `ExceptionMiddleware` answers the same exceptions with the same handlers). A
-        method this route does not take goes to FastAPI's own 405 answer.
+        app's `ExceptionMiddleware` answers the same exceptions with the same handlers).
+
+        FastAPI's own handling (`get_route_handler` is left as FastAPI's) answers instead when
+        the request is not one the lean handler may take: a method this route does not take
+        (405), or a route included with settings of its own (`include_router(...,
+        dependencies=..., max_body_size=...)`, `FastAPI(dependencies=...)`), which FastAPI
+        applies only per request and the lean handler would skip.
         """
-        if self.methods and scope["method"] not in self.methods:
+        if (self.methods and scope["method"] not in self.methods) or _has_include_settings(
+            _get_scope_effective_route_context(scope)
+        ):
             await super().handle(scope, receive, send)
             return
         request = Request(scope, receive, send)
         response = await self._handler(request)
         await response(scope, receive, send)
+
+
+def _has_include_settings(context: Any) -> bool:
+    """Whether FastAPI's effective context for this request carries dependencies or a body
+    limit from an `include_router` / `FastAPI(...)` (known only per request in FastAPI 0.165)."""
+    if context is None:
+        return False
+    return bool(getattr(context, "dependencies", None)) or (
+        getattr(context, "max_body_size", None) is not None
+    )
 
 
 def lean_handler(endpoint: Callable[..., Any], plan: _Plan) -> Handler:
@@ -199,7 +220,10 @@ def lean_handler(endpoint: Callable[..., Any], plan: _Plan) -> Handler:
 
 async def _read_body(request: Request, model: type[BaseModel], errors: list[Any]) -> Any:
     check_json(request)
-    body = await request.body()
+    try:
+        body = await request.body()
+    except ClientDisconnect:
+        raise ClientDisconnected("the client left before sending the whole body") from None
     if not body:
         errors.append(_error("missing", ("body",), "Field required", None))
         return None

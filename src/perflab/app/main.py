@@ -57,6 +57,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         async with AsyncExitStack() as stack:
+            # Registered first, so it runs last: requests still finishing while the rest
+            # closes are counted too.
+            stack.callback(observe.publish_requests)
             offloader = make_offloader(settings, OFFLOAD_WARMUPS)
             await offloader.start()
             stack.push_async_callback(offloader.close)
@@ -80,7 +83,6 @@ def create_app(settings: Settings) -> FastAPI:
             await health.start()
             stack.push_async_callback(health.stop)
             stack.callback(observe.mark_worker_dead)
-            stack.callback(observe.publish_requests)  # runs first: the last requests count
 
             app.state.resources = resources
             log.info("perflab ready: offload=%s", offloader.stats().as_dict())

@@ -92,15 +92,16 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
-        if declared is not None:
-            if declared > self.max_body_bytes:
-                await self._refuse(scope, receive, send)
-            else:
-                # The server's HTTP parser delivers exactly Content-Length bytes (anything
-                # after them is the next request), so only a chunked body needs counting: the
-                # common case pays for no wrapped receive/send.
-                await self.app(scope, receive, send)
+        declared, chunked = _body_framing(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        if declared is not None and not chunked:
+            # The server's HTTP parser delivers exactly Content-Length bytes (anything after
+            # them is the next request), so the common case pays for no wrapped receive/send.
+            # Not with Transfer-Encoding as well: some parsers (h11) then read the chunks,
+            # whatever the declared length.
+            await self.app(scope, receive, send)
             return
 
         received = 0
@@ -149,11 +150,16 @@ class BodyLimitMiddleware:
         await response(scope, receive, send)
 
 
-def _content_length(scope: Scope) -> int | None:
+def _body_framing(scope: Scope) -> tuple[int | None, bool]:
+    """(the declared Content-Length if any and readable, whether Transfer-Encoding is set)."""
+    declared: int | None = None
+    chunked = False
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
-                return int(value)
+                declared = int(value)
             except ValueError:
-                return None
-    return None
+                declared = None
+        elif name == b"transfer-encoding":
+            chunked = True
+    return declared, chunked

@@ -29,6 +29,8 @@ from prometheus_client import (
 
 from perflab.app.request_tally import RequestTally
 
+log = logging.getLogger("perflab.app")
+
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "perflab_request_id", default=None
 )
@@ -209,7 +211,10 @@ class LoopLagMonitor:
             self._current_max_s = max(self._current_max_s, lag_s)
             LOOP_LAG_MAX.set(self.recent_max_s)
             for sample in self._samplers:
-                sample()
+                try:
+                    sample()
+                except Exception:  # one failing sampler must not stop the monitor
+                    log.exception("loop monitor: sampler %s failed", sample)
 
 
 def sample_threadpool() -> None:

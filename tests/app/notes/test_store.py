@@ -80,3 +80,33 @@ def test_a_connection_killed_mid_statement_is_503_and_replaced(
     sync_engine.dispose()
     first_pid, second_pid = pids
     assert second_pid != first_pid
+
+
+DIVIDE = select(bindparam("one") / bindparam("zero"))
+
+
+def _statement_error(store: Store) -> BaseException:
+    """What a statement that the server refuses (not a connection problem) raises."""
+    with pytest.raises(Exception, match="division by zero") as raised:
+        store.fetch(store.compile(DIVIDE, "one", "zero"), {"one": 1, "zero": 0})
+    return raised.value
+
+
+@pytest.mark.parametrize("variant", ["async", "sync"])
+def test_a_statement_error_is_a_bug_not_an_outage(variant: str, pg_notes_url: str) -> None:
+    """A division by zero is a bug in the statement: it must stay a 500, not turn into a 503
+    telling clients to retry."""
+    async_engine, sync_engine = make_engines(Settings(database_url=pg_notes_url, db_pool_size=1))
+    if variant == "sync":
+        error = _statement_error(Store(sync_engine))
+    else:
+
+        async def in_one_loop() -> BaseException:
+            try:
+                return await greenlet_spawn(_statement_error, Store(async_engine.sync_engine))
+            finally:
+                await async_engine.dispose()
+
+        error = anyio.run(in_one_loop)
+    sync_engine.dispose()
+    assert not isinstance(error, Unavailable)

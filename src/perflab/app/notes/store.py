@@ -99,7 +99,6 @@ class Store:
         if engine.dialect.driver == "asyncpg":
             self._execute = _execute_on_asyncpg
             self._driver_errors += _ASYNCPG_ERRORS
-            self._unavailable += _ASYNCPG_ERRORS  # what is not a disconnect is still not a bug
 
     def _is_disconnect(self, error: BaseException, connection: PoolProxiedConnection) -> bool:
         if isinstance(error, _ASYNCPG_ERRORS):
@@ -125,7 +124,7 @@ class Store:
             if self._is_disconnect(error, connection):
                 connection.invalidate(error)  # never hand a broken connection out again
                 raise _unavailable("the database connection was lost", error) from None
-            if isinstance(error, self._unavailable):
+            if isinstance(error, self._unavailable) or _asyncpg_unavailable(error):
                 raise _unavailable("the notes database is unavailable", error) from None
             raise
         except BaseException:
@@ -170,6 +169,10 @@ def _execute_on_asyncpg(
 _ASYNCPG_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError)
 # SQLSTATE classes and codes that mean the connection, not the statement, failed.
 _DISCONNECT_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+# ...and those that mean the server cannot serve now (connection, insufficient resources,
+# operator intervention such as a cancelled statement): 503. Any other SQLSTATE (a bad table,
+# a division by zero, a data error) is a bug in a statement here, and stays a 500.
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57")
 
 
 def _asyncpg_disconnect(error: BaseException) -> bool:
@@ -179,6 +182,13 @@ def _asyncpg_disconnect(error: BaseException) -> bool:
         return True
     sqlstate = getattr(error, "sqlstate", None) or ""
     return sqlstate.startswith(_DISCONNECT_SQLSTATES)
+
+
+def _asyncpg_unavailable(error: BaseException) -> bool:
+    if not isinstance(error, _ASYNCPG_ERRORS):
+        return False
+    sqlstate = getattr(error, "sqlstate", None) or ""
+    return isinstance(error, asyncpg.InterfaceError) or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
 
 
 def _write_lock(engine: Engine) -> AbstractContextManager[Any]:
