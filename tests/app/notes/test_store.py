@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import anyio
 import pytest
@@ -21,6 +23,7 @@ from perflab.app.notes.store import Store
 from perflab.config import Settings
 from tests.app.notes.conftest import direct_engine
 
+T = TypeVar("T")
 SLEEP = select(func.pg_sleep(bindparam("seconds")))
 ALIVE = select(func.pg_backend_pid())
 
@@ -59,26 +62,33 @@ def _killed_mid_statement(store: Store, pg_notes_url: str) -> tuple[int, int]:
     return first_pid, int(store.fetch(alive, {})[0][0])
 
 
+def with_store(variant: str, pg_notes_url: str, scenario: Callable[[Store], T]) -> T:
+    """Run `scenario` with the sync or the async store (pool of one connection) and return
+    what it returns. The async store's calls must run in a greenlet, and asyncpg connections
+    belong to the loop that opened them: one loop for the whole scenario."""
+    async_engine, sync_engine = make_engines(Settings(database_url=pg_notes_url, db_pool_size=1))
+    try:
+        if variant == "sync":
+            return scenario(Store(sync_engine))
+
+        async def in_one_loop() -> T:
+            try:
+                return await greenlet_spawn(scenario, Store(async_engine.sync_engine))
+            finally:
+                await async_engine.dispose()
+
+        return anyio.run(in_one_loop)
+    finally:
+        sync_engine.dispose()
+
+
 @pytest.mark.parametrize("variant", ["async", "sync"])
 def test_a_connection_killed_mid_statement_is_503_and_replaced(
     variant: str, pg_notes_url: str
 ) -> None:
-    async_engine, sync_engine = make_engines(Settings(database_url=pg_notes_url, db_pool_size=1))
-    if variant == "sync":
-        pids = _killed_mid_statement(Store(sync_engine), pg_notes_url)
-    else:
-
-        async def in_one_loop() -> tuple[int, int]:
-            # asyncpg connections belong to the loop that opened them: one loop for it all.
-            try:
-                store = Store(async_engine.sync_engine)
-                return await greenlet_spawn(_killed_mid_statement, store, pg_notes_url)
-            finally:
-                await async_engine.dispose()
-
-        pids = anyio.run(in_one_loop)
-    sync_engine.dispose()
-    first_pid, second_pid = pids
+    first_pid, second_pid = with_store(
+        variant, pg_notes_url, lambda store: _killed_mid_statement(store, pg_notes_url)
+    )
     assert second_pid != first_pid
 
 
@@ -96,17 +106,4 @@ def _statement_error(store: Store) -> BaseException:
 def test_a_statement_error_is_a_bug_not_an_outage(variant: str, pg_notes_url: str) -> None:
     """A division by zero is a bug in the statement: it must stay a 500, not turn into a 503
     telling clients to retry."""
-    async_engine, sync_engine = make_engines(Settings(database_url=pg_notes_url, db_pool_size=1))
-    if variant == "sync":
-        error = _statement_error(Store(sync_engine))
-    else:
-
-        async def in_one_loop() -> BaseException:
-            try:
-                return await greenlet_spawn(_statement_error, Store(async_engine.sync_engine))
-            finally:
-                await async_engine.dispose()
-
-        error = anyio.run(in_one_loop)
-    sync_engine.dispose()
-    assert not isinstance(error, Unavailable)
+    assert not isinstance(with_store(variant, pg_notes_url, _statement_error), Unavailable)
