@@ -71,8 +71,24 @@ class Settings(BaseSettings):
     offload_nice: Annotated[int, Field(ge=0, le=19)] = 0
     # Threads for plain `def` endpoints and the thread offloader (anyio's default is 40).
     threads: PositiveInt = 40
+    # Admission (perflab.app.admission): a request is refused with 503 at once when the wait it
+    # would see for a bounded resource exceeds this budget. 30 s is ab's default timeout and
+    # half the usual proxy timeout (nginx, cloud load balancers: 60 s): an answer later than
+    # that reaches nobody, while anything sooner is what the client would rather have than a
+    # 503. A client lowers it per request with the `X-Queue-Budget-S` header.
+    queue_budget_s: Annotated[float, Field(ge=0)] = 30.0
+    # Bytes that jobs admitted to one resource may hold (bodies waiting to be parsed, images
+    # waiting for a worker), per web worker. 0 means a quarter of physical memory shared by the
+    # web workers.
+    queue_memory_mb: Annotated[int, Field(ge=0)] = 0
+    # A kernel running longer than this in a worker process answers 504 and its worker is
+    # replaced (a stuck or runaway job must not hold a slot forever).
+    job_timeout_s: Annotated[float, Field(gt=0)] = 60.0
 
     max_body_bytes: PositiveInt = 64 * 1024 * 1024
+    # `/pong` bodies up to this size are parsed in the event loop, in their own lane: cheaper
+    # than a round trip to a worker process, and never queued behind large bodies.
+    inline_parse_bytes: Annotated[int, Field(ge=0)] = 64 * 1024
     # Upper bound for the diagnostic CPU kernel, so it cannot be used to pin a worker for long.
     diag_max_work_ms: PositiveInt = 2000
 
@@ -95,6 +111,9 @@ class Settings(BaseSettings):
     # The same pool size for the async and the sync engine, so the comparison is like for like.
     db_pool_size: PositiveInt = 10
     db_connect_timeout_s: Annotated[float, Field(gt=0)] = 5.0
+    # Time limit of one notes statement: past it the request answers 503 and the transaction is
+    # rolled back (a silent network hang must not hold a request forever).
+    db_timeout_s: Annotated[float, Field(gt=0)] = 10.0
 
     # Redis, for the queue offloader (classifier study).
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -113,6 +132,13 @@ class Settings(BaseSettings):
         if self.offload_workers:
             return self.offload_workers
         return max(1, (os.cpu_count() or 1) // self.workers)
+
+    def queue_memory_bytes(self) -> int:
+        """The memory budget of one resource in one web worker (see `queue_memory_mb`)."""
+        if self.queue_memory_mb:
+            return self.queue_memory_mb * 1024 * 1024
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return int(physical // 4 // self.workers)
 
     def to_env(self) -> dict[str, str]:
         """These settings as `PERFLAB_*` variables, for server worker processes to rebuild them."""

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from perflab.app.admission import Admission
 from perflab.app.health import HealthChecks
 from perflab.app.observe import LoopLagMonitor
 from perflab.app.offload import Offloader
@@ -26,6 +27,8 @@ class Resources:
     health: HealthChecks
     monitor: LoopLagMonitor
     extras: dict[str, object] = field(default_factory=dict)
+    # Every bounded resource of this worker, by name: shown in /healthz and /metrics.
+    admissions: dict[str, Admission] = field(default_factory=dict)
 
 
 def resources_of(request: Request) -> Resources:

@@ -15,6 +15,7 @@
         │   ├── Overloaded         503  overloaded (a bounded queue is full)
         │   └── WorkerLost         503  worker_lost (a worker process died holding the job)
         └── GatewayTimeout         504  gateway_timeout (a downstream call ran past its timeout)
+            └── JobTimedOut        504  job_timed_out (a kernel ran past PERFLAB_JOB_TIMEOUT_S)
 
 Kernels raise these errors inside worker processes, so this module imports no web framework and
 each error pickles with its attributes (BaseException's `__reduce__` carries `__dict__` along with
@@ -119,3 +120,7 @@ class WorkerLost(Unavailable):
 class GatewayTimeout(ServerError):
     status = 504
     code = "gateway_timeout"
+
+
+class JobTimedOut(GatewayTimeout):
+    code = "job_timed_out"

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 
 from perflab import __version__
-from perflab.app import observe, ops
+from perflab.app import admission, observe, ops
 from perflab.app.deps import Resources
 from perflab.app.diag.router import router as diag_router
 from perflab.app.error_handlers import install_error_handlers
@@ -65,11 +65,11 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(offloader.close)
 
             health = HealthChecks(settings.health_interval_s)
-            monitor = LoopLagMonitor(
-                settings.loop_lag_interval_s,
-                [observe.sample_threadpool, sampler(offloader), observe.publish_requests],
-            )
+            samplers = [observe.sample_threadpool, sampler(offloader), observe.publish_requests]
+            monitor = LoopLagMonitor(settings.loop_lag_interval_s, samplers)
             resources = Resources(settings, offloader, health, monitor)
+            resources.admissions["offload"] = offloader.admission
+            samplers.append(admission.sampler(resources.admissions.values))
             resources.extras["fanout"] = await stack.enter_async_context(
                 open_fanout_clients(settings, health)
             )

@@ -12,7 +12,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from perflab.app import observe
+from perflab.app import admission, observe
 from perflab.app.error_handlers import error_response
 from perflab.app.errors import PayloadTooLarge
 
@@ -32,8 +32,10 @@ class ObserveMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or os.urandom(8).hex()
+        incoming_id, budget_s = _incoming_headers(scope)
+        request_id = incoming_id or os.urandom(8).hex()
         token = observe.set_request_id(request_id)
+        budget_token = admission.set_request_budget(budget_s)
         started = time.perf_counter()
         # Handlers report time spent "in the server" from here, body reading included.
         scope[STARTED_KEY] = started
@@ -65,15 +67,24 @@ class ObserveMiddleware:
                 scope["method"], route_label, status, time.perf_counter() - started
             )
             observe.reset_request_id(token)
+            admission.reset_request_budget(budget_token)
 
 
-def _incoming_request_id(scope: Scope) -> str | None:
+_BUDGET_HEADER = admission.BUDGET_HEADER.encode()
+
+
+def _incoming_headers(scope: Scope) -> tuple[str | None, float | None]:
+    """(the client's request id if usable, the queue budget it asked for if any)."""
+    request_id: str | None = None
+    budget_s: float | None = None
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             # Bounded and printable, since it lands in logs and headers.
             text = value.decode("latin-1")[:64]
-            return text if text.isprintable() and text else None
-    return None
+            request_id = text if text.isprintable() and text else None
+        elif name == _BUDGET_HEADER:
+            budget_s = admission.parse_budget_header(value)
+    return request_id, budget_s
 
 
 class BodyLimitMiddleware:

