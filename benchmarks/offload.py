@@ -48,8 +48,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="perflab-offload-") as log_dir:
         for offload in ("inline", "thread", "process"):
             log_path = Path(log_dir) / f"{offload}.log"
-            env = {"PERFLAB_OFFLOAD_QUEUE": str(args.concurrency)}
-            with perflab_serve(["--offload", offload, "--workers", "1"], env, log_path) as server:
+            with perflab_serve(["--offload", offload, "--workers", "1"], {}, log_path) as server:
                 spec = RequestSpec(
                     f"{server.base_url}/diag/cpu?work_ms={args.work_ms}",
                     expect=Expectation(status=(200,), json_fields={"work_ms": args.work_ms}),

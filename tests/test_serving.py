@@ -18,12 +18,12 @@ from tests.support.servers import get_json, perflab_server
 
 
 def test_settings_come_from_env_and_flags(tmp_path: Path) -> None:
-    env = {"PERFLAB_OFFLOAD": "thread", "PERFLAB_OFFLOAD_QUEUE": "5"}
+    env = {"PERFLAB_OFFLOAD": "thread", "PERFLAB_QUEUE_BUDGET_S": "5"}
     with perflab_server(tmp_path, "--threads", "7", env=env) as server:
         status, health = get_json(server.url("/healthz"))
     assert status == 200
     assert health["offload"]["kind"] == "thread"
-    assert health["offload"]["queue_limit"] == 5
+    assert health["admission"]["offload"]["budget_s"] == 5
 
 
 def test_settings_round_trip_through_env() -> None:

@@ -64,8 +64,6 @@ class Settings(BaseSettings):
     offload: OffloadKind = OffloadKind.PROCESS
     # Worker processes of the process offloader, per web worker; 0 means "cores / web workers".
     offload_workers: Annotated[int, Field(ge=0)] = 0
-    # Jobs allowed to wait beyond the ones running; past it a request gets 503 at once.
-    offload_queue: Annotated[int, Field(ge=0)] = 64
     # Scheduling niceness added to offload worker processes: when cores are short, the event
     # loop (light requests, health checks) runs before batch CPU work. 0 leaves them equal.
     offload_nice: Annotated[int, Field(ge=0, le=19)] = 0

@@ -7,12 +7,21 @@ import threading
 import time
 
 from perflab.app.errors import BadRequest
+from perflab.config import Settings
 
 _warmed: list[int] = []
+_warmed_with: list[str] = []
 
 
-def warm_up() -> None:
+def warm_up(settings: Settings | None) -> None:
     _warmed.append(os.getpid())
+    if settings is not None:
+        _warmed_with.append(settings.face_detector.value)
+
+
+def warmed_with() -> list[str]:
+    """The face detector named by the settings each warm-up in this process was given."""
+    return list(_warmed_with)
 
 
 def warmed_pids() -> tuple[list[int], int]:

@@ -56,16 +56,24 @@ async def test_process_offload_keeps_loop_lag_small(tmp_path: Path) -> None:
 
 
 async def test_full_offloader_answers_503_with_retry_after(tmp_path: Path) -> None:
-    env = {"PERFLAB_OFFLOAD_WORKERS": "1", "PERFLAB_OFFLOAD_QUEUE": "0"}
+    env = {"PERFLAB_OFFLOAD_WORKERS": "1"}
     with perflab_server(tmp_path, "--offload", "process", env=env) as server:
         async with aiohttp.ClientSession() as session:
+            # One finished job teaches the offloader its service time (~1 s).
+            async with session.get(server.url("/diag/cpu?work_ms=1000")) as taught:
+                assert taught.status == 200
             slow = asyncio.ensure_future(session.get(server.url("/diag/cpu?work_ms=1500")))
             await asyncio.sleep(0.3)
-            async with session.get(server.url("/diag/cpu?work_ms=10")) as refused:
+            # The next job would wait about a second: past this request's 0.5 s budget.
+            budget = {"X-Queue-Budget-S": "0.5"}
+            url = server.url("/diag/cpu?work_ms=10")
+            async with session.get(url, headers=budget) as refused:
                 body = await refused.json()
                 assert refused.status == 503
                 assert refused.headers["Retry-After"] == "1"
                 assert body["error"]["code"] == "overloaded"
+                assert body["error"]["details"][0]["reason"] == "expected_wait"
+                assert body["error"]["details"][0]["resource"] == "offload"
             async with await slow as first:
                 assert first.status == 200
         samples = scrape(server.url("/metrics"))

@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from perflab.app.errors import BadRequest, KernelFailed, Overloaded, WorkerLost
+from perflab.app.admission import Admission
+from perflab.app.errors import BadRequest, JobTimedOut, KernelFailed, Overloaded, WorkerLost
 from perflab.app.offload import (
     InlineOffloader,
     Offloader,
@@ -24,12 +25,16 @@ pytestmark = pytest.mark.anyio
 WARMUP = "tests.app.kernels:warm_up"
 
 
-def build(kind: str, slots: int = 2, queue: int = 4) -> Offloader:
+def admission(slots: int = 2, budget_s: float = 30.0, memory_bytes: int = 1 << 30) -> Admission:
+    return Admission("offload", slots, budget_s, memory_bytes)
+
+
+def build(kind: str, slots: int = 2) -> Offloader:
     if kind == "inline":
-        return InlineOffloader()
+        return InlineOffloader(admission(1))
     if kind == "thread":
-        return ThreadOffloader(slots, queue)
-    return ProcessOffloader(slots, queue, warmups=[WARMUP])
+        return ThreadOffloader(admission(slots))
+    return ProcessOffloader(admission(slots), warmups=[WARMUP])
 
 
 @pytest.fixture(params=["inline", "thread", "process"])
@@ -53,7 +58,7 @@ async def test_runs_kernel_where_its_kind_says(offloader: Offloader) -> None:
 
 
 async def test_process_workers_are_warmed_up_once_each() -> None:
-    off = ProcessOffloader(2, 8, warmups=[WARMUP])
+    off = ProcessOffloader(admission(2), warmups=[WARMUP])
     await off.start()
     try:
         results = await asyncio.gather(*(off.run(kernels.warmed_pids) for _ in range(8)))
@@ -77,53 +82,74 @@ async def test_unexpected_kernel_errors_become_kernel_failed(offloader: Offloade
     assert await offloader.run(kernels.add, 1, 1) == 2
 
 
-async def test_full_thread_offloader_refuses_at_once() -> None:
-    off = ThreadOffloader(slots=1, queue_limit=1)
-    running = asyncio.ensure_future(off.run(kernels.sleep_s, 0.5))
-    waiting = asyncio.ensure_future(off.run(kernels.sleep_s, 0.01))
+async def test_offloader_refuses_past_the_expected_wait_budget() -> None:
+    # One slot, a learned service time of ~0.3 s, a budget of 0.1 s: the first job runs at
+    # once (no wait), a second would wait ~0.3 s and is refused before it queues.
+    off = ThreadOffloader(admission(slots=1, budget_s=0.1))
+    assert await off.run(kernels.sleep_s, 0.3) == 0.3
+    running = asyncio.ensure_future(off.run(kernels.sleep_s, 0.3))
     await asyncio.sleep(0.05)
-    assert off.stats().running == 1
-    assert off.stats().queued == 1
     with pytest.raises(Overloaded) as refused:
         await off.run(kernels.add, 1, 2)
-    assert refused.value.headers() == {"Retry-After": "1"}
     assert refused.value.status == 503
-    assert await running == 0.5
-    assert await waiting == 0.01
+    assert refused.value.headers() == {"Retry-After": "1"}
+    assert refused.value.details is not None
+    assert refused.value.details[0]["reason"] == "expected_wait"
+    assert await running == 0.3
     assert off.stats().rejected == 1
+    # Once the slot is free again nothing waits, and the next job is admitted.
+    assert await off.run(kernels.add, 1, 2) == 3
 
 
-async def test_full_process_offloader_refuses_at_once() -> None:
-    off = ProcessOffloader(slots=1, queue_limit=0)
+async def test_offloader_refuses_past_the_memory_budget() -> None:
+    off = build("inline")
+    off.admission.memory_budget_bytes = 1000
+    held = off.admission.admit(cost_bytes=800)
+    with pytest.raises(Overloaded) as refused:
+        await off.run(kernels.add, 1, 2, ticket=off.admission.admit(cost_bytes=300))
+    assert refused.value.details is not None
+    assert refused.value.details[0]["reason"] == "memory"
+    # The held ticket runs its job and frees its bytes; then the same cost fits.
+    assert await off.run(kernels.add, 2, 2, ticket=held) == 4
+    assert off.admission.held_bytes == 0
+    assert await off.run(kernels.add, 1, 2, ticket=off.admission.admit(cost_bytes=300)) == 3
+
+
+async def test_dead_worker_fails_only_its_own_job() -> None:
+    off = ProcessOffloader(admission(slots=2))
     await off.start()
     try:
-        busy = asyncio.ensure_future(off.run(kernels.sleep_s, 0.5))
-        await asyncio.sleep(0.05)
-        with pytest.raises(Overloaded):
-            await off.run(kernels.add, 1, 2)
-        assert await busy == 0.5
-        assert await off.run(kernels.add, 1, 2) == 3
-    finally:
-        await off.close()
-
-
-async def test_dead_worker_fails_its_job_and_is_replaced() -> None:
-    off = ProcessOffloader(slots=1, queue_limit=4)
-    await off.start()
-    try:
+        others = [asyncio.ensure_future(off.run(kernels.sleep_s, 0.4)) for _ in range(5)]
+        await asyncio.sleep(0.1)
         with pytest.raises(WorkerLost) as lost:
             await off.run(kernels.die)
         assert lost.value.status == 503
         assert "Retry-After" in lost.value.headers()
-        # The next jobs succeed on a fresh worker.
+        # Every other job, running or queued when the worker died, still succeeds.
+        assert await asyncio.gather(*others) == [0.4] * 5
         assert await off.run(kernels.add, 20, 22) == 42
         assert off.stats().worker_restarts == 1
     finally:
         await off.close()
 
 
+async def test_job_past_its_timeout_answers_504_and_its_worker_is_replaced() -> None:
+    off = ProcessOffloader(admission(slots=1), job_timeout_s=0.3)
+    await off.start()
+    try:
+        first_pid = await off.run(os.getpid)
+        with pytest.raises(JobTimedOut) as late:
+            await off.run(kernels.sleep_s, 5.0)
+        assert late.value.status == 504
+        assert off.stats().timed_out == 1
+        assert await off.run(kernels.add, 1, 1) == 2
+        assert await off.run(os.getpid) != first_pid
+    finally:
+        await off.close()
+
+
 async def test_process_workers_run_at_the_configured_niceness() -> None:
-    off = ProcessOffloader(1, 1, nice=7)
+    off = ProcessOffloader(admission(1), nice=7)
     await off.start()
     try:
         assert await off.run(kernels.niceness) == os.nice(0) + 7
@@ -131,9 +157,23 @@ async def test_process_workers_run_at_the_configured_niceness() -> None:
         await off.close()
 
 
+async def test_warm_ups_get_the_settings() -> None:
+    settings = Settings(face_detector="haar")
+    off = ProcessOffloader(admission(1), warmups=[WARMUP], settings=settings)
+    await off.start()
+    try:
+        warmed, pid = await off.run(kernels.warmed_pids)
+        assert warmed == [pid]
+        assert await off.run(kernels.warmed_with) == ["haar"]
+    finally:
+        await off.close()
+
+
 def test_make_offloader_follows_settings() -> None:
     for kind, cls in [("inline", InlineOffloader), ("thread", ThreadOffloader)]:
         assert isinstance(make_offloader(Settings(offload=kind)), cls)
-    process = make_offloader(Settings(offload="process", offload_workers=3, offload_queue=7))
+    settings = Settings(offload="process", offload_workers=3, queue_budget_s=7)
+    process = make_offloader(settings)
     assert isinstance(process, ProcessOffloader)
-    assert (process.slots, process.queue_limit) == (3, 7)
+    assert (process.slots, process.admission.budget_s) == (3, 7)
+    assert process.job_timeout_s == settings.job_timeout_s

@@ -138,10 +138,12 @@ OFFLOAD_QUEUED = Gauge(
     "perflab_offload_queued", "Offloaded jobs waiting for a slot.", multiprocess_mode="livesum"
 )
 OFFLOAD_REJECTED = Counter(
-    "perflab_offload_rejected_total", "Jobs refused with 503 because the offload queue was full."
+    "perflab_offload_rejected_total",
+    "Jobs the offloader refused with 503 at admission (expected wait or memory over budget).",
 )
 OFFLOAD_WORKER_RESTARTS = Counter(
-    "perflab_offload_worker_restarts_total", "Times a broken worker-process pool was replaced."
+    "perflab_offload_worker_restarts_total",
+    "Worker processes replaced after dying or running past the job timeout.",
 )
 
 
