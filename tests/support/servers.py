@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+TEST_MODEL_DIR = Path(tempfile.gettempdir()) / "perflab-test-models"
 
 
 def free_port() -> int:
@@ -76,7 +79,13 @@ def perflab_server(
     """
     port = free_port()
     log_path = tmp_path / f"perflab-{port}.log"
-    full_env = {**os.environ, "PERFLAB_DATA_DIR": str(tmp_path / "data"), **(env or {})}
+    full_env = {
+        **os.environ,
+        "PERFLAB_DATA_DIR": str(tmp_path / "data"),
+        # One model cache for every test server (built once), never the user's own cache.
+        "PERFLAB_MODEL_DIR": os.environ.get("PERFLAB_MODEL_DIR", str(TEST_MODEL_DIR)),
+        **(env or {}),
+    }
     command = [sys.executable, "-m", "perflab", "serve", "--port", str(port), *args]
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(command, env=full_env, stdout=log_file, stderr=subprocess.STDOUT)

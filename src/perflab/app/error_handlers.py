@@ -74,14 +74,21 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """The one way an error becomes an HTTP answer."""
+    body = error_body(code, message, details=details)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def error_body(
+    code: str, message: str, *, details: Sequence[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """`{"error": {...}}` for an answer an endpoint builds itself (e.g. with extra fields)."""
     detail = ErrorDetail(
         code=code,
         message=message,
         request_id=current_request_id(),
         details=list(details) if details else None,
     )
-    body = ErrorBody(error=detail).model_dump(exclude_none=True)
-    return JSONResponse(body, status_code=status, headers=headers)
+    return ErrorBody(error=detail).model_dump(exclude_none=True)
 
 
 def _validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:

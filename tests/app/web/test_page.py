@@ -53,6 +53,7 @@ def test_page_and_assets(server: RunningServer) -> None:
     page = body.decode()
     assert 'src="/web/app.js"' in page
     assert 'name="action" value="blur"' in page
+    assert 'name="action" value="classify"' in page
     for name, media_type in [("app.js", "text/javascript"), ("style.css", "text/css")]:
         status, headers, body = fetch(server.url(f"/web/{name}"))
         assert status == 200
@@ -115,5 +116,39 @@ def test_a_bad_file_shows_the_error(server: RunningServer, tmp_path: Path) -> No
             page.click("#submit")
             expect(page.locator("#status")).to_contain_text("not a JPEG, PNG or WebP")
             expect(page.locator("#result")).to_be_hidden()
+        finally:
+            browser.close()
+
+
+@pytest.mark.browser
+def test_upload_a_photo_and_see_it_classified(server: RunningServer, tmp_path: Path) -> None:
+    require_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    from perflab.app.classify.service import ClassifyOptions, classify_with
+    from tests.app.classify.images import labelled_photos
+    from tests.support.servers import TEST_MODEL_DIR
+
+    data = labelled_photos()[0][0]
+    photo_path = tmp_path / "photo.jpg"
+    photo_path.write_bytes(data)
+    (expected,) = classify_with([data], ClassifyOptions(model_dir=TEST_MODEL_DIR))
+    assert not isinstance(expected, Exception)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 800})
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(server.url("/"))
+            page.check("input[name=action][value=classify]")
+            page.set_input_files("#image", str(photo_path))
+            page.click("#submit")
+            summary = page.locator("#summary")
+            expect(summary).to_contain_text(expected.label, timeout=30_000)
+            assert summary.get_attribute("data-prediction") == expected.label
+            expect(page.locator("#result-image")).to_be_hidden()
+            page.screenshot(path=str(tmp_path / "classify-page.png"), full_page=True)
+            assert errors == []
         finally:
             browser.close()

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, TypeVar, TypeVarTuple
 
 from perflab.app import observe
 from perflab.app.admission import Admission, Ticket
 from perflab.app.errors import ClientError, KernelFailed
-from perflab.config import OffloadKind
+from perflab.config import OffloadKind, Settings
 
 log = logging.getLogger("perflab.offload")
 
@@ -101,6 +102,13 @@ class OffloaderBase:
 
 def admission_shed(admission: Admission) -> int:
     return sum(admission.shed.values())
+
+
+def run_warmups(refs: Sequence[str], settings: Settings | None) -> None:
+    """Call each "module:function" warm-up with the settings, in this process."""
+    for ref in refs:
+        module_name, _, func_name = ref.partition(":")
+        getattr(importlib.import_module(module_name), func_name)(settings)
 
 
 def call_kernel(kernel: Callable[[*Ts], R], *args: *Ts) -> R:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import multiprocessing
 import os
@@ -30,7 +29,7 @@ import pebble
 from perflab.app import observe
 from perflab.app.admission import Admission, Ticket
 from perflab.app.errors import JobTimedOut, WorkerLost
-from perflab.app.offload.base import OffloaderBase, R, Ts, timed_call
+from perflab.app.offload.base import OffloaderBase, R, Ts, run_warmups, timed_call
 from perflab.config import OffloadKind, Settings
 
 log = logging.getLogger("perflab.offload")
@@ -43,9 +42,7 @@ def _init_worker_process(warmups: Sequence[str], nice: int, settings: Settings |
         os.nice(nice)
     # One process per core already uses every core; native thread pools inside would fight it.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    for ref in warmups:
-        module_name, _, func_name = ref.partition(":")
-        getattr(importlib.import_module(module_name), func_name)(settings)
+    run_warmups(warmups, settings)
 
 
 class ProcessOffloader(OffloaderBase):

@@ -1,5 +1,5 @@
 // The try-it page: send the chosen photo to the API and show what comes back.
-// Each action (blur now; classify later) is one entry in ACTIONS: the form, status line and error
+// Each action (blur, classify) is one entry in ACTIONS: the form, status line and error
 // display are shared, so adding an action means adding an entry and a radio button.
 "use strict";
 
@@ -15,6 +15,17 @@ const ACTIONS = {
       const summary = document.getElementById("summary");
       summary.textContent = count === 1 ? "1 face blurred" : count + " faces blurred";
       summary.dataset.faces = String(count);
+    },
+  },
+  classify: {
+    url: "/predict",
+    field: "file",
+    show(answer) {
+      document.getElementById("result-image").hidden = true;
+      const summary = document.getElementById("summary");
+      const percent = (answer.score * 100).toFixed(1);
+      summary.textContent = answer.prediction + " (" + percent + "% sure)";
+      summary.dataset.prediction = answer.prediction;
     },
   },
 };
