@@ -11,6 +11,11 @@ Usage:
     .venv/bin/python benchmarks/payload.py              # 60 s per configuration (~5 min)
     .venv/bin/python benchmarks/payload.py --quick      # 20 s per configuration
     .venv/bin/python benchmarks/payload.py --json results/payload.json
+    .venv/bin/python benchmarks/payload.py --lanes      # where `/pong`'s small lane pays (~1 min)
+
+`--lanes` measures what sets PERFLAB_INLINE_PARSE_BYTES instead: the event loop's cost of parsing
+a body right there against handing it to a worker process (spooled to /dev/shm, as `/pong`
+does), for bodies of 1 KB to 1 MB, and the round trip of a trivial job.
 
 Goals printed at the end: small p99 <= 50 ms with /pong + process (the seed measured 423-858 ms);
 /pong's large p50 at most half of /ping's; peak memory growth per concurrent large request
@@ -20,17 +25,24 @@ Goals printed at the end: small p99 <= 50 ms with /pong + process (the seed meas
 from __future__ import annotations
 
 import argparse
+import asyncio
+import functools
 import json
+import os
 import tempfile
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from _harness import perflab_serve, tree_rss_bytes
-from perflab.app.payload.spool import spool_dir
+from perflab.app.admission import Admission
+from perflab.app.offload import ProcessOffloader
+from perflab.app.payload.service import summarize, summarize_bytes
+from perflab.app.payload.spool import SpooledBody, spool_dir
 from perflab.loadgen import NameStats, run_streams
-from perflab.loadgen.large_body import large_body, large_body_streams
+from perflab.loadgen.large_body import document_bytes, large_body, large_body_streams
 from perflab.loadgen.metadata import machine_metadata
 
 CONFIGS = [("/ping", "inline"), ("/ping", "process"), ("/pong", "inline"), ("/pong", "process")]
@@ -125,12 +137,62 @@ def print_report(results: list[dict[str, Any]], body_mb: float) -> list[tuple[st
     return goals
 
 
+async def _loop_cost_us(call: Callable[[], Awaitable[object]], repeat: int) -> tuple[float, float]:
+    """Median (wall, CPU of the loop's thread) of `await call()`, in microseconds."""
+    walls, cpus = [], []
+    for _ in range(repeat):
+        cpu, wall = time.thread_time(), time.perf_counter()
+        await call()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.thread_time() - cpu)
+    return sorted(walls)[repeat // 2] * 1e6, sorted(cpus)[repeat // 2] * 1e6
+
+
+async def _parse_in_loop(body: bytes) -> None:
+    summarize_bytes(body)
+
+
+async def _offload(offloader: ProcessOffloader, body: bytes) -> None:
+    """What `/pong`'s large lane does with a body: spool it, parse it in a worker process."""
+    fd, path = tempfile.mkstemp(prefix=f"perflab-body-{os.getpid()}-", dir=spool_dir())
+    try:
+        with os.fdopen(fd, "wb", buffering=0) as file:
+            file.write(body)
+        await offloader.run(summarize, SpooledBody(path, len(body)))
+    finally:
+        os.unlink(path)
+
+
+async def lanes() -> None:
+    offloader = ProcessOffloader(Admission("lanes", 2, 30.0, 1 << 30))
+    await offloader.start()
+    try:
+        wall_us, cpu_us = await _loop_cost_us(lambda: offloader.run(os.getpid), 300)
+        print(f"round trip of a trivial job: {wall_us:.0f} us, {cpu_us:.0f} us of it in the loop")
+        print(f"{'body':>9} {'parse in loop':>14} {'offloaded':>10} {'loop part':>10} {'ratio':>6}")
+        for keys in (50, 200, 800, 3200, 12800, 51200):
+            body = document_bytes("small", keys)
+            repeat = max(9, min(301, 3_000_000 // len(body)))
+            parse_us, _ = await _loop_cost_us(functools.partial(_parse_in_loop, body), repeat)
+            offload = functools.partial(_offload, offloader, body)
+            offload_us, loop_us = await _loop_cost_us(offload, repeat)
+            print(f"{len(body) / 1024:6.0f} KB {parse_us:11.0f} us {offload_us:7.0f} us "
+                  f"{loop_us:7.0f} us {parse_us / loop_us:6.2f}")  # fmt: skip
+        print("(medians; ratio: the loop's time to parse the body / its time to offload it)")
+    finally:
+        await offloader.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=60.0, help="seconds per configuration")
     parser.add_argument("--quick", action="store_true", help="20 s per configuration")
     parser.add_argument("--json", type=Path, help="write every figure and recording here")
+    parser.add_argument("--lanes", action="store_true", help="the small lane's crossover only")
     args = parser.parse_args()
+    if args.lanes:
+        asyncio.run(lanes())
+        return
     duration_s = 20.0 if args.quick else args.duration
     body_mb = len(large_body()) / 1e6
     print(f"large body {body_mb:.1f} MB; {duration_s:.0f} s per configuration; 1 server worker\n")

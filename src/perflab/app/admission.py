@@ -163,6 +163,7 @@ class Admission:
         *,
         smoothing: float = 0.2,
         service_time_s: float | None = None,
+        on_shed: Callable[[], None] | None = None,
     ) -> None:
         self.resource = resource
         self.slots = max(1, slots)
@@ -176,6 +177,7 @@ class Admission:
         self.admitted = 0
         self.shed = {"expected_wait": 0, "memory": 0}
         self._shed_counters = {r: SHED.labels(resource, r) for r in self.shed}
+        self._on_shed = on_shed  # e.g. a resource's own older metric of refusals
 
     def expected_wait_s(self, ahead: int | None = None) -> float:
         """Wait before service for a job arriving behind `ahead` jobs (default: those now in)."""
@@ -222,6 +224,8 @@ class Admission:
     ) -> None:
         self.shed[reason] += 1
         self._shed_counters[reason].inc()
+        if self._on_shed is not None:
+            self._on_shed()
         raise Overloaded(
             message,
             retry_after_s=retry_after_s,

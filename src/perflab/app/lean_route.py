@@ -18,11 +18,13 @@ Validation failures raise FastAPI's `RequestValidationError` with FastAPI's erro
 (`("body", "title")`, `("path", "note_id")`, ...), so the app's handler answers them as it does
 for every other route. A body declared as anything but JSON is refused with 415; a request with
 no content type is read as JSON. `async def` endpoints run on the loop, plain `def` ones in the
-threadpool, as FastAPI runs them. Anything else in a signature (dependencies, headers, forms,
-cookies) is refused when the route is built, not discovered at request time. Settings that
-FastAPI 0.165 only applies per request, dependencies or a body limit given to `include_router`
-or `FastAPI(...)`, send the request through FastAPI's own handler, so they still hold. An
-endpoint must return a `Response`: there is no response-model serialisation step to skip to.
+threadpool through the same code as every `ThreadpoolRoute` (perflab.app.threadpool: admitted
+by expected wait, dropped if the client leaves while waiting). Anything else in a signature
+(dependencies, headers, forms, cookies) is refused when the route is built, not discovered at
+request time. Settings that FastAPI 0.165 only applies per request, dependencies or a body
+limit given to `include_router` or `FastAPI(...)`, send the request through FastAPI's own
+handler, so they still hold. An endpoint must return a `Response`: there is no response-model
+serialisation step to skip to.
 A client that leaves mid-body gets 499 (nobody reads it), never a logged 500.
 
 Measured in docs/notes.md: this handler is what separates FastAPI from bare Starlette on
@@ -43,14 +45,14 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.params import Path, Query
-from fastapi.routing import APIRoute, _get_scope_effective_route_context
+from fastapi.routing import _get_scope_effective_route_context
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from perflab.app.content_types import check_json
 from perflab.app.errors import ClientDisconnected
+from perflab.app.threadpool import ThreadpoolRoute, call_in_thread
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 _NO_DEFAULT = inspect.Parameter.empty
@@ -151,7 +153,7 @@ def _located(error: ValidationError, prefix: tuple[Any, ...]) -> list[Any]:
     ]
 
 
-class LeanRoute(APIRoute):
+class LeanRoute(ThreadpoolRoute):
     """An `APIRoute` whose per-request handler is `lean_handler` (see the module docstring)."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
@@ -210,7 +212,7 @@ def lean_handler(endpoint: Callable[..., Any], plan: _Plan) -> Handler:
         if is_async:
             response = await endpoint(**values)
         else:
-            response = await run_in_threadpool(endpoint, **values)
+            response = await call_in_thread(request, endpoint, values)
         if not isinstance(response, Response):
             raise TypeError(f"LeanRoute endpoint {endpoint.__qualname__} must return a Response")
         return response

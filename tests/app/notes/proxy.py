@@ -1,5 +1,10 @@
 """A TCP proxy in front of PostgreSQL that a test can take down and bring back: from the
-service's side, exactly a database restart, without touching the shared server behind it."""
+service's side, exactly a database restart, without touching the shared server behind it.
+
+It can also go silent (`black_hole`): connections stay open, and whatever is sent one way or
+both is dropped, with no error, as on a network that died without a word. The service's side
+cannot tell that from a server that never answers.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ class TcpProxy:
         self._thread.start()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._dropping = {"to_server": False, "to_client": False}
 
     def _run(self, coroutine: Coroutine[Any, Any, None]) -> None:
         asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=10)
@@ -31,6 +37,14 @@ class TcpProxy:
     def stop(self) -> None:
         """Close the listener and every open connection, as a stopping database does."""
         self._run(self._stop())
+
+    def black_hole(self, *, to_server: bool = True, to_client: bool = True) -> None:
+        """Drop what is sent from now on: to the server, to the client, or both."""
+        self._dropping.update(to_server=to_server, to_client=to_client)
+
+    def restore(self) -> None:
+        """Forward everything again (what was dropped stays lost)."""
+        self._dropping.update(to_server=False, to_client=False)
 
     def close(self) -> None:
         self.stop()
@@ -56,11 +70,17 @@ class TcpProxy:
             writer.close()
             return
         self._writers |= {writer, up_writer}
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        await asyncio.gather(
+            self._pipe(reader, up_writer, "to_server"), self._pipe(up_reader, writer, "to_client")
+        )
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, direction: str
+    ) -> None:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             while data := await reader.read(65536):
+                if self._dropping[direction]:
+                    continue
                 writer.write(data)
                 await writer.drain()
         writer.close()

@@ -1,5 +1,7 @@
 """`Store` on the real PostgreSQL: a connection that dies in the middle of a statement gives a
-503 error (never a driver exception, which would be a 500) and is not handed out again.
+503 error (never a driver exception, which would be a 500) and is not handed out again; a
+statement past the time limit gives 503 and keeps its connection when the server cancelled it,
+and replaces it when the server never answered. On SQLite, a locked database gives 503.
 
 Both stores, since each runs statements its own way: the sync one through psycopg's cursor, the
 async one on asyncpg's connection inside a greenlet.
@@ -7,21 +9,27 @@ async one on asyncpg's connection inside a greenlet.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import anyio
 import pytest
-from sqlalchemy import Engine, bindparam, func, select, text
+from sqlalchemy import Engine, bindparam, func, make_url, select, text
 from sqlalchemy.util import greenlet_spawn
 
 from perflab.app.errors import Unavailable
 from perflab.app.notes.engines import make_engines
+from perflab.app.notes.schema import ensure_schema
 from perflab.app.notes.store import Store
+from perflab.app.notes.tables import INSERT_NOTE, SELECT_PAGE
 from perflab.config import Settings
 from tests.app.notes.conftest import direct_engine
+from tests.app.notes.proxy import TcpProxy
+from tests.support.servers import free_port
 
 T = TypeVar("T")
 SLEEP = select(func.pg_sleep(bindparam("seconds")))
@@ -62,19 +70,29 @@ def _killed_mid_statement(store: Store, pg_notes_url: str) -> tuple[int, int]:
     return first_pid, int(store.fetch(alive, {})[0][0])
 
 
-def with_store(variant: str, pg_notes_url: str, scenario: Callable[[Store], T]) -> T:
-    """Run `scenario` with the sync or the async store (pool of one connection) and return
-    what it returns. The async store's calls must run in a greenlet, and asyncpg connections
-    belong to the loop that opened them: one loop for the whole scenario."""
-    async_engine, sync_engine = make_engines(Settings(database_url=pg_notes_url, db_pool_size=1))
+def with_store(
+    variant: str, url: str, scenario: Callable[[Store], T], timeout_s: float = 10.0
+) -> T:
+    """Run `scenario` with the sync or the async store (pool of one connection, statements
+    limited to `timeout_s`) and return what it returns. The async store's calls must run in a
+    greenlet, and asyncpg connections belong to the loop that opened them: one loop for the
+    whole scenario."""
+    settings = Settings(database_url=url, db_pool_size=1, db_timeout_s=timeout_s)
+    async_engine, sync_engine = make_engines(settings)
     try:
         if variant == "sync":
-            return scenario(Store(sync_engine))
+            store = Store(sync_engine, timeout_s)
+            try:
+                return scenario(store)
+            finally:
+                store.close()
 
         async def in_one_loop() -> T:
+            store = Store(async_engine.sync_engine, timeout_s)  # made on the loop it runs on
             try:
-                return await greenlet_spawn(scenario, Store(async_engine.sync_engine))
+                return await greenlet_spawn(scenario, store)
             finally:
+                store.close()
                 await async_engine.dispose()
 
         return anyio.run(in_one_loop)
@@ -107,3 +125,84 @@ def test_a_statement_error_is_a_bug_not_an_outage(variant: str, pg_notes_url: st
     """A division by zero is a bug in the statement: it must stay a 500, not turn into a 503
     telling clients to retry."""
     assert not isinstance(with_store(variant, pg_notes_url, _statement_error), Unavailable)
+
+
+def _past_the_limit(store: Store) -> tuple[int, int]:
+    """(the backend pid before, the one after) a statement the server cancelled at the limit."""
+    alive = store.compile(ALIVE)
+    first_pid = int(store.fetch(alive, {})[0][0])
+    with pytest.raises(Unavailable, match="statement timeout"):
+        store.fetch(store.compile(SLEEP, "seconds"), {"seconds": 30.0})
+    return first_pid, int(store.fetch(alive, {})[0][0])
+
+
+@pytest.mark.parametrize("variant", ["async", "sync"])
+def test_a_statement_past_the_limit_is_503_and_keeps_its_connection(
+    variant: str, pg_notes_url: str
+) -> None:
+    """The server cancels it (statement_timeout) and says so: the connection is still good."""
+    first_pid, second_pid = with_store(variant, pg_notes_url, _past_the_limit, timeout_s=0.5)
+    assert second_pid == first_pid
+
+
+def _silenced(store: Store, proxy: TcpProxy) -> tuple[int, int]:
+    """(the backend pid before, the one after) a statement the network swallowed."""
+    alive = store.compile(ALIVE)
+    first_pid = int(store.fetch(alive, {})[0][0])
+    proxy.black_hole()
+    try:
+        with pytest.raises(Unavailable, match="no answer"):
+            store.fetch(alive, {})
+    finally:
+        proxy.restore()
+    return first_pid, int(store.fetch(alive, {})[0][0])
+
+
+@pytest.mark.parametrize("variant", ["async", "sync"])
+def test_a_silent_network_is_503_and_the_connection_replaced(
+    variant: str, pg_notes_url: str
+) -> None:
+    """Nothing comes back, not even the server's cancellation: the client-side limit ends the
+    wait, and the connection, whose state nobody knows, is never used again."""
+    real = make_url(pg_notes_url)
+    proxy = TcpProxy(free_port(), real.host or "127.0.0.1", real.port or 5432)
+    proxy.start()
+    try:
+        url = real.set(host="127.0.0.1", port=proxy.listen_port).render_as_string(False)
+        first_pid, second_pid = with_store(
+            variant, url, lambda store: _silenced(store, proxy), timeout_s=0.5
+        )
+    finally:
+        proxy.close()
+    assert second_pid != first_pid
+
+
+def _locked(store: Store, path: Path) -> int:
+    """Write while another connection holds SQLite's write lock; the rows seen after."""
+    insert = store.compile(INSERT_NOTE, "title", "description")
+    page = store.compile(SELECT_PAGE, "after", "limit")
+    assert store.fetch(page, {"after": 0, "limit": 10}) == []  # connected: the file is in WAL
+    blocker = sqlite3.connect(path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")  # the write lock, held
+        with pytest.raises(Unavailable, match="locked"):
+            store.fetch(insert, {"title": "title1", "description": "desc1"})
+        assert store.fetch(page, {"after": 0, "limit": 10}) == []  # readers are not blocked
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    store.fetch(insert, {"title": "title1", "description": "desc1"})
+    return len(store.fetch(page, {"after": 0, "limit": 10}))
+
+
+@pytest.mark.parametrize("variant", ["async", "sync"])
+def test_a_locked_sqlite_database_is_503_then_writable(variant: str, tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    engine = direct_engine(f"sqlite:///{path}")
+    with engine.connect() as connection:
+        ensure_schema(connection)
+    engine.dispose()
+    rows = with_store(
+        variant, f"sqlite:///{path}", lambda store: _locked(store, path), timeout_s=0.5
+    )
+    assert rows == 1

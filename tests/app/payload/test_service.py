@@ -71,3 +71,16 @@ def test_large_body_counts_every_entry() -> None:
     body = json.dumps({"name": "large", "data": data}).encode()
     expected = {"name": "large", "count": 200_000, "maxval": max(data.values())}
     assert summarize_bytes(body) == expected
+
+
+def test_bad_entries_replaced_later_are_accepted_as_the_dict_would() -> None:
+    # Every bad value is repeated later with an integer: the dict keeps only good ones.
+    bad = ",".join(f'"k{i}":"bad"' for i in range(0, 30_000, 3))
+    good = ",".join(f'"k{i}":{i}' for i in range(30_000))
+    body = f'{{"name":"r","data":{{{bad},{good}}}}}'.encode()
+    # Counted as sent: the 10 000 replaced entries count too (see payload/entries.py).
+    assert summarize_bytes(body) == {"name": "r", "count": 40_000, "maxval": 29_999}
+    with pytest.raises(Unprocessable) as refused:
+        summarize_bytes(body[:-2] + b',"k3":"bad again"}}')
+    assert refused.value.details is not None
+    assert refused.value.details[0]["loc"] == ["body", "data", "k3"]

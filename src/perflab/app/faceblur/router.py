@@ -28,6 +28,7 @@ from perflab.app.faceblur.service import (
     blur_image,
     decode_base64_image,
 )
+from perflab.app.threadpool import ThreadpoolRoute
 
 
 def prefers_jpeg(accept: str | None) -> bool:
@@ -62,7 +63,8 @@ def answer(result: BlurResult, request: Request) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-router = APIRouter(prefix="/api/blur", tags=["faceblur (seed 000)"])
+# ThreadpoolRoute: the `def` variant is admitted to the threadpool (perflab.app.threadpool).
+router = APIRouter(prefix="/api/blur", tags=["faceblur (seed 000)"], route_class=ThreadpoolRoute)
 _RESPONSES: dict[int | str, dict[str, object]] = {
     200: {"content": {"image/jpeg": {}}, "description": "JSON, or the raw JPEG if preferred."},
     **error_responses(400, 413, 415, 422, 503),
@@ -118,6 +120,7 @@ def blur_encoded_sync(
     settings: SettingsDep,
     _: JsonOnly,
 ) -> Response:
-    """Plain `def`: runs in FastAPI's threadpool (`PERFLAB_THREADS`), never in the event loop."""
+    """Plain `def`: runs in the threadpool (`PERFLAB_THREADS`, admitted by expected wait), never
+    in the event loop."""
     data = decode_base64_image(body.image)
     return answer(blur_image(data, BlurOptions.from_settings(settings)), request)

@@ -36,13 +36,14 @@ class NotesDb:
 
     async_engine: AsyncEngine
     sync_engine: Engine
+    timeout_s: float  # the statement time limit the engines were made with
     schema_ready: bool = False
     async_store: NotesStore = field(init=False)
     sync_store: NotesStore = field(init=False)
 
     def __post_init__(self) -> None:
-        self.async_store = NotesStore(self.async_engine.sync_engine)
-        self.sync_store = NotesStore(self.sync_engine)
+        self.async_store = NotesStore(self.async_engine.sync_engine, self.timeout_s)
+        self.sync_store = NotesStore(self.sync_engine, self.timeout_s)
 
     def require_schema(self) -> None:
         """Raise 503 until the table exists (the database was down when the worker started)."""
@@ -71,7 +72,7 @@ async def open_notes_db(settings: Settings, health: HealthChecks) -> AsyncIterat
     Usage: `notes_db = await stack.enter_async_context(open_notes_db(settings, health))`
     """
     async_engine, sync_engine = make_engines(settings)
-    db = NotesDb(async_engine, sync_engine)
+    db = NotesDb(async_engine, sync_engine, settings.db_timeout_s)
     try:
         try:
             await db.ensure_schema()
@@ -82,5 +83,7 @@ async def open_notes_db(settings: Settings, health: HealthChecks) -> AsyncIterat
         health.add("database", db.check)
         yield db
     finally:
+        db.async_store.close()
+        db.sync_store.close()
         await async_engine.dispose()
         sync_engine.dispose()

@@ -9,6 +9,12 @@ Both engines check a connection's socket at checkout (`liveness`), so a restarte
 picked up without restarting the service. Both run in AUTOCOMMIT: every operation here is a
 single statement, so the BEGIN and COMMIT of a transaction would be two extra round trips per
 request, for nothing.
+
+Every statement is limited to `PERFLAB_DB_TIMEOUT_S` (`timeouts.py` has the whole story). Here
+is the database's half: PostgreSQL's `statement_timeout`, set for the session as each connection
+starts (a startup parameter: no extra round trip, nothing per request), makes the server cancel
+and roll back a statement past the limit; SQLite's busy timeout bounds the wait for another
+connection's write lock.
 """
 
 from __future__ import annotations
@@ -26,9 +32,6 @@ from perflab.config import Settings
 
 # How long a request waits for a pooled connection before it gets 503 Overloaded.
 POOL_TIMEOUT_S = 30.0
-# How long SQLite waits on another connection's write lock before "database is locked": as
-# long as a request may wait for a pooled connection.
-SQLITE_BUSY_TIMEOUT_S = 30.0
 
 _DRIVERS = {
     "postgresql": ("postgresql+asyncpg", "postgresql+psycopg"),
@@ -69,13 +72,25 @@ def _pool_options(settings: Settings) -> dict[str, Any]:
 
 def _connect_args(url: URL, settings: Settings) -> dict[str, Any]:
     timeout_s = settings.db_connect_timeout_s
+    # In milliseconds, and never 0, which would mean no limit at all.
+    statement_timeout = str(max(1, round(settings.db_timeout_s * 1000)))
     if url.drivername == "postgresql+asyncpg":
-        return {"timeout": timeout_s, "server_settings": {"application_name": "perflab-notes"}}
+        return {
+            "timeout": timeout_s,
+            "server_settings": {
+                "application_name": "perflab-notes",
+                "statement_timeout": statement_timeout,
+            },
+        }
     if url.drivername == "postgresql+psycopg":
-        # libpq takes whole seconds and treats anything under 2 as 2.
-        return {"connect_timeout": max(2, round(timeout_s)), "application_name": "perflab-notes"}
+        return {
+            # libpq takes whole seconds and treats anything under 2 as 2.
+            "connect_timeout": max(2, round(timeout_s)),
+            "application_name": "perflab-notes",
+            "options": f"-c statement_timeout={statement_timeout}",
+        }
     # sqlite3 and aiosqlite: `timeout` is the busy timeout on a locked database.
-    return {"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
+    return {"timeout": settings.db_timeout_s, "check_same_thread": False}
 
 
 def _tune_sqlite(engine: Engine) -> None:

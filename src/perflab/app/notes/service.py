@@ -31,8 +31,8 @@ NoteRow = dict[str, Any]
 class NotesStore(Store):
     """A store with every notes statement compiled for its engine's dialect, once."""
 
-    def __init__(self, engine: Engine) -> None:
-        super().__init__(engine)
+    def __init__(self, engine: Engine, timeout_s: float) -> None:
+        super().__init__(engine, timeout_s)
         self.insert = self.compile(INSERT_NOTE, "title", "description")
         self.select_one = self.compile(SELECT_NOTE, "note_id")
         self.select_page = self.compile(SELECT_PAGE, "after", "limit")

@@ -16,16 +16,17 @@ statement from its fifth run on a connection).
 
 What that layer would otherwise do for us, and so is done here: parameter order for positional
 styles, and invalidating a connection that a disconnect broke mid-statement (`liveness` catches
-the ones that died while idle in the pool). Its type processing is not needed: the columns are
-integers and strings, which none of the four drivers needs converted either way (the API tests
-round-trip ids and arbitrary text on both databases).
+the ones that died while idle in the pool) or that gave no answer within the time limit
+(`timeouts.py`: its state is unknown, so it must never serve another request). Its type
+processing is not needed: the columns are integers and strings, which none of the four drivers
+needs converted either way (the API tests round-trip ids and arbitrary text on both databases).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -36,9 +37,17 @@ from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util import await_
-from sqlalchemy.util.concurrency import AsyncAdaptedLock
 
 from perflab.app.errors import Overloaded, Unavailable
+from perflab.app.notes.timeouts import (
+    CLIENT_GRACE_S,
+    AsyncWriteTurn,
+    Execute,
+    Watchdog,
+    WriteTurn,
+    asyncpg_terminator,
+    shut_psycopg_socket,
+)
 
 Parameters = Sequence[Any] | Mapping[str, Any]  # positional or named, as the driver takes them
 
@@ -72,18 +81,22 @@ _UNAVAILABLE = ("OperationalError", "InterfaceError")
 
 
 class Store:
-    """Runs compiled statements on `engine`'s pool. The async engine's store must be called
-    inside `greenlet_spawn` (its driver awaits on the event loop); the sync one anywhere.
+    """Runs compiled statements on `engine`'s pool. The async engine's store must be made on
+    the event loop its connections will belong to, and called inside `greenlet_spawn` (its
+    driver awaits on that loop); the sync one anywhere.
 
-    Errors: a database that is unreachable, drops the connection or is locked (SQLite) raises
-    `Unavailable` (503 + Retry-After); no pooled connection free in time raises `Overloaded`.
-    Any other driver error (integrity, programming) is a bug and propagates as it is (500).
+    Errors: a database that is unreachable, drops the connection, is locked (SQLite) or runs a
+    statement past `timeout_s` raises `Unavailable` (503 + Retry-After); no pooled connection
+    free in time raises `Overloaded`. Any other driver error (integrity, programming) is a bug
+    and propagates as it is (500). `timeout_s` must be the limit the engine's connections were
+    made with (`engines.make_engines`); the store adds the client-side part where needed.
 
-    Usage: `rows = Store(engine).fetch(store.compile(statement, "note_id"), {"note_id": 1})`
+    Usage: `rows = Store(engine, 10.0).fetch(store.compile(statement, "id"), {"id": 1})`
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, timeout_s: float) -> None:
         self.engine = engine
+        self.timeout_s = timeout_s
         self.dialect = engine.dialect
         self.dbapi = engine.dialect.loaded_dbapi
         self._pool = engine.pool
@@ -93,12 +106,28 @@ class Store:
             *(getattr(self.dbapi, name) for name in _UNAVAILABLE if hasattr(self.dbapi, name)),
             OSError,
         )
-        self._write_lock = _write_lock(engine)
-        self._execute = _execute_with_cursor
+        self._write_turn = _write_turn(engine, timeout_s)
+        self._execute: Execute = _execute_with_cursor
         self._driver_errors: tuple[type[BaseException], ...] = (self.dbapi.Error,)
+        breaker: Callable[[PoolProxiedConnection], None] | None = None
         if engine.dialect.driver == "asyncpg":
             self._execute = _execute_on_asyncpg
             self._driver_errors += _ASYNCPG_ERRORS
+            # The watchdog's thread can only ask an asyncpg connection's loop to terminate it.
+            breaker = asyncpg_terminator(asyncio.get_running_loop())
+        elif engine.dialect.driver == "psycopg":
+            breaker = shut_psycopg_socket
+        self._watchdog: Watchdog | None = None
+        if breaker is not None:
+            # PostgreSQL cancels a statement past the limit itself (statement_timeout); when no
+            # answer comes at all, the watchdog breaks the connection a little later.
+            self._watchdog = Watchdog(timeout_s + CLIENT_GRACE_S, breaker)
+            self._execute = self._watchdog.guard(self._execute)
+
+    def close(self) -> None:
+        """Stop the store's watchdog thread, if it has one (the engine is the caller's)."""
+        if self._watchdog is not None:
+            self._watchdog.stop()
 
     def _is_disconnect(self, error: BaseException, connection: PoolProxiedConnection) -> bool:
         if isinstance(error, _ASYNCPG_ERRORS):
@@ -112,7 +141,7 @@ class Store:
     def fetch(self, compiled: Compiled, values: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
         """Execute one statement and return all its rows (a checkout, one round trip)."""
         if compiled.writes:
-            with self._write_lock:
+            with self._write_turn:
                 return self._fetch(compiled, values)
         return self._fetch(compiled, values)
 
@@ -120,6 +149,15 @@ class Store:
         connection = self._checkout()
         try:
             return self._execute(connection, compiled.sql, compiled.parameters(values))
+        except TimeoutError:
+            # No answer within the client-side limit: what the server did with the statement
+            # is unknown (a write either fully happened or not at all), and so is the state of
+            # the connection, which must go.
+            _discard(connection)
+            raise Unavailable(
+                f"no answer from the notes database within {self.timeout_s + CLIENT_GRACE_S:g} s",
+                retry_after_s=1.0,
+            ) from None
         except self._driver_errors as error:
             if self._is_disconnect(error, connection):
                 connection.invalidate(error)  # never hand a broken connection out again
@@ -191,18 +229,32 @@ def _asyncpg_unavailable(error: BaseException) -> bool:
     return isinstance(error, asyncpg.InterfaceError) or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
 
 
-def _write_lock(engine: Engine) -> AbstractContextManager[Any]:
+def _discard(connection: PoolProxiedConnection) -> None:
+    """Invalidate a connection whose state is unknown, without waiting on it.
+
+    SQLAlchemy's invalidation of an asyncpg connection tries a graceful close first (up to
+    2 s, on a network that may be dead); aborting it first makes that wait nothing. The watchdog
+    has usually done so already, or shut psycopg's socket down.
+    """
+    driver_connection = connection.driver_connection
+    if isinstance(driver_connection, asyncpg.Connection):
+        driver_connection.terminate()
+    connection.invalidate()
+
+
+def _write_turn(engine: Engine, timeout_s: float) -> AbstractContextManager[Any]:
     """One writer at a time per process, on SQLite only.
 
     SQLite has one write lock per database; a connection that finds it taken sleeps in steps
     of up to 100 ms (its busy handler) before trying again, so ten pooled connections writing
     at once made p99 ~180 ms. Queueing the writers in the process instead costs nothing: they
     would have run one after another anyway. (Readers are not queued: WAL lets them run beside
-    the writer.) The async store needs a lock it can wait on inside its greenlet.
+    the writer.) The async store needs a lock it can wait on inside its greenlet. Waiting for a
+    turn is bounded by the time limit, as SQLite's own wait for its lock is (busy timeout).
     """
     if engine.dialect.name != "sqlite":
         return contextlib.nullcontext()
-    return AsyncAdaptedLock() if engine.dialect.is_async else threading.Lock()
+    return AsyncWriteTurn(timeout_s) if engine.dialect.is_async else WriteTurn(timeout_s)
 
 
 def _unavailable(what: str, error: BaseException) -> Unavailable:

@@ -70,14 +70,7 @@ class OffloaderBase:
         self._timed_out = 0
 
     def _admit(self, ticket: Ticket | None) -> Ticket:
-        if ticket is not None:
-            return ticket
-        before = admission_shed(self.admission)
-        try:
-            return self.admission.admit()
-        finally:
-            if admission_shed(self.admission) != before:
-                observe.OFFLOAD_REJECTED.inc()
+        return ticket if ticket is not None else self.admission.admit()
 
     def stats(self) -> OffloadStats:
         in_system = self.admission.in_system
