@@ -20,6 +20,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import tempfile
 from pathlib import Path
@@ -32,6 +33,9 @@ from perflab.loadgen.large_body import large_body_streams
 from perflab.loadgen.metadata import machine_metadata
 
 Goal = tuple[str, bool]
+# Seed 003's client times out after httpx's default 5 s; it asks for at most 3 s of queueing,
+# leaving the rest for the upload and the ~1 s parse.
+SEED_003_CLIENT_BUDGET_S = 3.0
 
 
 def ok_share(stats: NameStats) -> float:
@@ -57,6 +61,8 @@ def seed_000(requests: int, log_dir: Path) -> tuple[list[dict[str, Any]], list[G
                     {
                         "part": "seed000",
                         "variant": variant,
+                        # The sync variant is the seed's own mistake, reproduced to measure it.
+                        "naive": variant == "sync",
                         "concurrency": concurrency,
                         "requests": stats.requests,
                         "ok_share": ok_share(stats),
@@ -153,15 +159,17 @@ def seed_003(duration_s: float, log_dir: Path) -> tuple[list[dict[str, Any]], li
     with perflab_serve(["--workers", "1"], {}, log_dir / "seed003.log") as server:
         streams = large_body_streams(server.base_url, "/pong", duration_s=duration_s)
         small_stream, large_stream = streams
-        back_to_back = Stream(large_stream.requests, Users(2, 2.0, duration_s), timeout_s=60)
+        # The seed's client (httpx) gives every request its default 5 s timeout: such a client
+        # would rather have a 503 at once than an answer after it gave up, and says so.
+        budget = {"X-Queue-Budget-S": str(SEED_003_CLIENT_BUDGET_S)}
+        large = [dataclasses.replace(spec, headers=budget) for spec in large_stream.requests]
+        back_to_back = Stream(large, Users(2, 2.0, duration_s), timeout_s=60)
         with Probe(server.base_url + "/healthz") as health:
             names = run_streams([small_stream, back_to_back]).names
         rows.append(payload_rows("two 25 MB senders back to back", names, health, duration_s))
         capacity_per_s = rows[0]["large_ok_per_s"]
         over_rate = 1.5 * capacity_per_s
-        over = Stream(
-            large_stream.requests, Open(over_rate, duration_s, connections=64), timeout_s=60
-        )
+        over = Stream(large, Open(over_rate, duration_s, connections=64), timeout_s=60)
         with (
             Probe(server.base_url + "/healthz") as health,
             Probe.large_shed(server.base_url) as shed,
@@ -196,8 +204,12 @@ def seed_003(duration_s: float, log_dir: Path) -> tuple[list[dict[str, Any]], li
 
 def shed_and_health_goals(rows: list[dict[str, Any]]) -> list[Goal]:
     shed = [r["shed_p99_ms"] for r in rows if r.get("shed_p99_ms") is not None]
-    health = [r["healthz_p99_ms"] for r in rows if r["healthz_p99_ms"] is not None]
+    health = [
+        r["healthz_p99_ms"] for r in rows if r["healthz_p99_ms"] is not None and not r.get("naive")
+    ]
     worst_shed = max(shed) if shed else float("nan")
+    naive = [r["healthz_p99_ms"] for r in rows if r.get("naive") and r["healthz_p99_ms"]]
+    naive_worst = max(naive, default=float("nan"))
     return [
         (
             f"time to a 503 when shedding, worst p99 over the runs: {worst_shed:.1f} ms "
@@ -205,8 +217,9 @@ def shed_and_health_goals(rows: list[dict[str, Any]]) -> list[Goal]:
             bool(shed) and worst_shed <= 50,
         ),
         (
-            f"/healthz p99, worst over the runs: {max(health, default=float('nan')):.1f} ms "
-            "(goal <= 50)",
+            f"/healthz p99, worst over the runs on perflab's own variants: "
+            f"{max(health, default=float('nan')):.1f} ms (goal <= 50; the seed's sync variant, "
+            f"CPU work in 40 threads, starves the loop: {naive_worst:.0f} ms)",
             bool(health) and max(health) <= 50,
         ),
     ]

@@ -8,6 +8,7 @@ service restarted.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from perflab.app.health import HealthChecks
 from perflab.app.notes.engines import make_engines
 from perflab.app.notes.schema import SchemaMismatch, ensure_schema
 from perflab.app.notes.service import NotesStore
+from perflab.app.notes.timeouts import CLIENT_GRACE_S
 from perflab.config import Settings
 
 log = logging.getLogger("perflab.notes")
@@ -75,7 +77,10 @@ async def open_notes_db(settings: Settings, health: HealthChecks) -> AsyncIterat
     db = NotesDb(async_engine, sync_engine, settings.db_timeout_s)
     try:
         try:
-            await db.ensure_schema()
+            # Bounded like any notes statement: a database that never answers must not hold the
+            # worker's start-up (the health check tries again).
+            async with asyncio.timeout(settings.db_timeout_s + CLIENT_GRACE_S):
+                await db.ensure_schema()
         except SchemaMismatch:
             raise
         except Exception as error:  # unreachable now; the health check retries

@@ -16,8 +16,8 @@ A limit has two halves:
   whose state nobody knows, is discarded.
 
 asyncpg has a client-side timeout of its own (`timeout=`, `command_timeout`), a timer per call:
-it measured ~8,000 instructions per statement, the watchdog's dict entry in and out ~1,500
-(`docs/notes.md`), and the same mechanism then serves both variants.
+it measured 9,000-11,000 instructions per statement, the watchdog's dict entry in and out
+~2,700 (`docs/notes.md`), and one mechanism then serves both variants.
 
 Also here: `WriteTurn` / `AsyncWriteTurn`, the SQLite writers' queue in the process
 (`store._write_turn`), whose wait is bounded by the same limit (past it: 503), so a stalled

@@ -253,7 +253,8 @@ class Consumer:
                 after_ms = time.time() * 1000
                 self._clock_offset_ms = redis_ms - (before_ms + after_ms) / 2
             except RedisError:  # the loop reports Redis problems; the next beat tries again
-                streams.raise_if_cancelled()
+                pass
+            streams.raise_if_cancelled()
             if os.getppid() != self._parent_pid:
                 log.warning("worker %s: its supervisor is gone; stopping", self.name)
                 self.stop()

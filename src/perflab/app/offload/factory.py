@@ -35,5 +35,11 @@ def make_offloader(settings: Settings, warmups: Sequence[str] = ()) -> Offloader
         # Workers warm themselves up (perflab worker); slots follow the live ones.
         return QueueOffloader(admission, settings)
     return ProcessOffloader(
-        admission, warmups, settings.offload_nice, settings.job_timeout_s, settings
+        admission,
+        warmups,
+        settings.offload_nice,
+        settings.job_timeout_s,
+        settings,
+        batch_max=settings.batch_max,
+        batch_wait_ms=settings.batch_wait_ms,
     )

@@ -30,6 +30,7 @@ from perflab.app import observe
 from perflab.app.admission import Admission, Ticket
 from perflab.app.errors import JobTimedOut, WorkerLost
 from perflab.app.offload.base import OffloaderBase, R, Ts, run_warmups, timed_call
+from perflab.app.offload.batching import Batcher
 from perflab.config import OffloadKind, Settings
 
 log = logging.getLogger("perflab.offload")
@@ -62,6 +63,8 @@ class ProcessOffloader(OffloaderBase):
         nice: int = 0,
         job_timeout_s: float | None = None,
         settings: Settings | None = None,
+        batch_max: int = 1,
+        batch_wait_ms: int = 0,
     ) -> None:
         super().__init__(admission)
         self._warmups = tuple(warmups)
@@ -69,6 +72,13 @@ class ProcessOffloader(OffloaderBase):
         self._settings = settings
         self.job_timeout_s = job_timeout_s
         self._pool: pebble.ProcessPool | None = None
+        # batch_max 1: every job goes straight to pebble's queue. More: our own FIFO hands a
+        # free worker every waiting job of its kernel (batching.py).
+        self.batcher: Batcher | None = None
+        if batch_max > 1:
+            self.batcher = Batcher(
+                self.slots, batch_max, batch_wait_ms / 1000, job_timeout_s, self._worker_replaced
+            )
 
     async def start(self) -> None:
         self._pool = pebble.ProcessPool(
@@ -77,6 +87,8 @@ class ProcessOffloader(OffloaderBase):
             initargs=(self._warmups, self._nice, self._settings),
             context=multiprocessing.get_context("forkserver"),
         )
+        if self.batcher is not None:
+            self.batcher.pool = self._pool
         # Start every worker (and its warm-up) now, so the first requests do not pay for it.
         pool = self._pool
         await asyncio.gather(*(_result_of(pool.schedule(os.getpid)) for _ in range(self.slots)))
@@ -84,6 +96,8 @@ class ProcessOffloader(OffloaderBase):
     async def close(self) -> None:
         if self._pool is not None:
             pool, self._pool = self._pool, None
+            if self.batcher is not None:
+                self.batcher.pool = None
             pool.stop()  # type: ignore[no-untyped-call]  # pebble's stop() is unannotated
             await asyncio.to_thread(pool.join)
 
@@ -92,6 +106,9 @@ class ProcessOffloader(OffloaderBase):
             pool = self._pool
             if pool is None:
                 raise WorkerLost("process offloader is not running", retry_after_s=1.0)
+            if self.batcher is not None:
+                batched: R = await self.batcher.run(kernel, args, admitted)
+                return batched
             future = pool.schedule(timed_call, args=(kernel, *args), timeout=self.job_timeout_s)
             try:
                 result, service_s = await _result_of(future)
@@ -102,8 +119,9 @@ class ProcessOffloader(OffloaderBase):
                     retry_after_s=1.0,
                 ) from None
             except FutureTimeout:
-                self._timed_out += 1
-                self._worker_replaced("a job ran past the job timeout; its worker was stopped")
+                self._worker_replaced(
+                    "a job ran past the job timeout; its worker was stopped", timed_out=True
+                )
                 raise JobTimedOut(
                     f"the job ran longer than {self.job_timeout_s:g} s and was stopped"
                 ) from None
@@ -111,8 +129,10 @@ class ProcessOffloader(OffloaderBase):
             kernel_result: R = result
             return kernel_result
 
-    def _worker_replaced(self, why: str) -> None:
+    def _worker_replaced(self, why: str, timed_out: bool = False) -> None:
         log.error("%s; pebble starts a new one", why)
+        if timed_out:
+            self._timed_out += 1
         self._restarts += 1
         observe.OFFLOAD_WORKER_RESTARTS.inc()
 

@@ -66,6 +66,7 @@ class QueueOffloader(OffloaderBase):
         self._finished: OrderedDict[int, bool] = OrderedDict()  # job id -> it timed out
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
         self._down_reason: str | None = "not checked yet"
         self._down_until_s = 0.0
         self.live_workers = 0
@@ -79,6 +80,7 @@ class QueueOffloader(OffloaderBase):
             task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
+        self._closing = True  # the loops end even if redis-py swallowed their cancellation
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -121,6 +123,7 @@ class QueueOffloader(OffloaderBase):
             timed_out = False
             try:
                 entry_id = await self._add_job(spec.name, job)
+                streams.raise_if_cancelled()  # the client left during the enqueue
                 reply = await asyncio.wait_for(future, self.settings.queue_deadline_s)
             except TimeoutError:
                 timed_out = True
@@ -190,7 +193,7 @@ class QueueOffloader(OffloaderBase):
     async def _read_replies(self) -> None:
         """The one reader of this instance's reply stream: resolves futures by job id."""
         last_id = "0-0"
-        while True:
+        while not self._closing:
             try:
                 # RESP2 answer: [[stream, [(id, {field: value}), ...]]], or nothing in 1 s.
                 response: Any = await self.redis.xread({self.reply_stream: last_id}, 256, 1000)
@@ -207,7 +210,7 @@ class QueueOffloader(OffloaderBase):
                 streams.raise_if_cancelled()
                 self._mark_down(error)
                 await asyncio.sleep(DOWN_FAIL_FAST_S)
-            streams.raise_if_cancelled()  # an empty answer may have swallowed it too
+            streams.raise_if_cancelled()  # an answer that came back normally may hide it too
 
     def _deliver(self, data: bytes) -> None:
         try:
@@ -259,12 +262,13 @@ class QueueOffloader(OffloaderBase):
         self.metrics.live_workers.set(self.live_workers)
 
     async def _sample_forever(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 await self.sample()
             except RedisError as error:
                 streams.raise_if_cancelled()
                 self._mark_down(error)
+            streams.raise_if_cancelled()  # an answer that came back normally may hide it too
             await asyncio.sleep(SAMPLE_INTERVAL_S)
 
     def _mark_down(self, error: Exception) -> None:

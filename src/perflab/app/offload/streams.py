@@ -86,11 +86,11 @@ def connect(url: str, *, max_connections: int = 64) -> Redis:
 
 
 def raise_if_cancelled() -> None:
-    """Re-raise a cancellation that redis-py turned into an error.
+    """Re-raise a cancellation that redis-py swallowed.
 
-    A cancel that lands while redis-py's own read timeout fires can come out as a Redis
-    TimeoutError (or a plain empty answer), so a loop that retries on Redis errors would never
-    see it and run on: loops call this in their error handler.
+    A cancel that lands while redis-py's own read timeout is running can come out as a Redis
+    TimeoutError, or as a normal return: a loop that retries on Redis errors would never see
+    it and run on forever (seen with redis-py 8.1). Loops call this after every Redis call.
     """
     task = asyncio.current_task()
     if task is not None and task.cancelling():
