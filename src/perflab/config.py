@@ -153,8 +153,9 @@ class Settings(BaseSettings):
     # A job handed to workers this many times without an answer (each one died running it)
     # goes to the dead-letter stream, and its request gets a 500 that says so.
     queue_max_deliveries: PositiveInt = 3
-    # Jobs a worker process takes in one read, and how long it waits to fill the batch (0: it
-    # never waits for more, as Triton's default). Jobs of one read run back to back.
+    # Dynamic batching (process and queue offloaders): the most jobs handed out at once (a
+    # kernel with a batch form runs them in one call), and how long to wait to fill a batch
+    # (0: never waits for more, Triton's default). A queue worker reads this many at a time.
     batch_max: PositiveInt = 1
     batch_wait_ms: Annotated[int, Field(ge=0)] = 0
 

@@ -28,6 +28,7 @@ from perflab.app.notes.router import router as notes_router
 from perflab.app.observe import LoopLagMonitor
 from perflab.app.offload import make_offloader, sampler
 from perflab.app.offload.base import run_warmups
+from perflab.app.offload.queue import QueueOffloader
 from perflab.app.payload.router import router as payload_router
 from perflab.app.payload.spool import remove_stale_spool_files
 from perflab.app.web.router import router as web_router
@@ -87,6 +88,9 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(offloader.close)
 
             health = HealthChecks(settings.health_interval_s)
+            if isinstance(offloader, QueueOffloader):
+                # Not ready while Redis is unreachable: requests get 503 at once meanwhile.
+                health.add("queue", offloader.ready)
             samplers = [observe.sample_threadpool, sampler(offloader), observe.publish_requests]
             monitor = LoopLagMonitor(settings.loop_lag_interval_s, samplers)
             resources = Resources(settings, offloader, health, monitor)

@@ -8,7 +8,8 @@
       reclaim       every visibility/4: jobs idle past the visibility timeout (their worker is
                     dead) become this process's; past max deliveries they are dead-lettered
       XREADGROUP    up to batch_max jobs, blocking at most a heartbeat interval
-      run           in the kernel thread, back to back; expired jobs skipped (worker.run_jobs)
+      run           in the kernel thread: one batch call for a kernel with a batch form, else
+                    back to back; expired jobs skipped (worker_jobs.run_jobs)
       answer        MULTI: XADD each reply, XACK, XDEL, count; EXEC (kept and retried while
                     Redis is unreachable, so an answered job is never left unanswered)
     stop()          (SIGTERM) no new reads; the jobs in hand finish and are answered first
@@ -115,7 +116,8 @@ class Consumer:
         except ResponseError as error:
             if "NOGROUP" in str(error):
                 log.warning("consumer group missing (%s); re-creating it", error)
-                await self._create_groups()
+                with contextlib.suppress(RedisError):  # else the next turn sees NOGROUP again
+                    await self._create_groups()
             else:
                 await self._pause(error)
         except (RedisConnectionError, RedisTimeoutError) as error:
