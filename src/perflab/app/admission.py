@@ -5,8 +5,10 @@ downstream pool, body spooling) owns one `Admission`. It has `slots` that serve 
 its service time from the jobs it finishes (an exponentially weighted mean), and counts the jobs
 in the system and the bytes they hold. A new job is admitted unless
 
-- the wait it would see exceeds its budget: with `n` jobs already in the system and service time
-  `s`, a job waits for `n - slots + 1` completions at `slots / s` per second. The budget is
+- the wait it would see exceeds its budget: with `n` jobs already in the system, a job waits
+  for `n - slots + 1` completions, at the rate the resource has completed jobs while a queue
+  stood (or, before it has been that busy, `slots / s` per second for service time `s`).
+  The budget is
   `PERFLAB_QUEUE_BUDGET_S`, or less when the client asks for less (`X-Queue-Budget-S` header);
 - or its bytes plus the bytes already held exceed the memory budget (`PERFLAB_QUEUE_MEMORY_MB`).
 
@@ -37,6 +39,10 @@ from prometheus_client import Counter, Gauge
 from perflab.app.errors import Overloaded
 
 BUDGET_HEADER = "x-queue-budget-s"
+# Completions seen in a busy period before its drain rate is trusted over per-job times, and
+# the weight of each new interval after the first ones (about the last 20 intervals).
+_MIN_DRAIN_INTERVALS = 2
+_DRAIN_SMOOTHING = 0.05
 
 # The budget the current request asked for (None: the server's). Set by the middleware from
 # BUDGET_HEADER; read by every admission the request meets, in the loop or in a thread.
@@ -178,11 +184,23 @@ class Admission:
         self.shed = {"expected_wait": 0, "memory": 0}
         self._shed_counters = {r: SHED.labels(resource, r) for r in self.shed}
         self._on_shed = on_shed  # e.g. a resource's own older metric of refusals
+        # Time between completions while every slot is busy: how fast the queue really drains.
+        # Per-job time x queue / slots overestimates when a few jobs are slowed (another
+        # tenant, a GC pause) and jobs overlap; the drain rate already counts all of that.
+        # Learned afresh in each busy period (another period may have had other work in it):
+        # a mean of the first intervals, then a slow average, as single intervals are bursty.
+        self.drain_interval_s: float | None = None
+        self._drain_intervals = 0
+        self._last_busy_completion_s: float | None = None
 
     def expected_wait_s(self, ahead: int | None = None) -> float:
         """Wait before service for a job arriving behind `ahead` jobs (default: those now in)."""
         ahead = self.in_system if ahead is None else ahead
-        if self.service_time_s is None or ahead < self.slots:
+        if ahead < self.slots:
+            return 0.0
+        if self.drain_interval_s is not None and self._drain_intervals >= _MIN_DRAIN_INTERVALS:
+            return (ahead - self.slots + 1) * self.drain_interval_s
+        if self.service_time_s is None:
             return 0.0
         return (ahead - self.slots + 1) * self.service_time_s / self.slots
 
@@ -242,13 +260,31 @@ class Admission:
         )
 
     def _release(self, ticket: Ticket, service_s: float | None) -> None:
+        saturated = self.in_system > self.slots  # a job is waiting for the slot this frees
         self.in_system -= 1
         self.held_bytes -= ticket.cost_bytes
         if service_s is not None:
+            self._learn_drain(saturated)
             if self.service_time_s is None:
                 self.service_time_s = service_s
             else:
                 self.service_time_s += self.smoothing * (service_s - self.service_time_s)
+
+    def _learn_drain(self, saturated: bool) -> None:
+        now = time.perf_counter()
+        if not saturated:
+            # The busy period ended: the next interval would include idle time.
+            self._last_busy_completion_s = None
+            self._drain_intervals = 0
+            self.drain_interval_s = None
+            return
+        if self._last_busy_completion_s is not None:
+            interval_s = now - self._last_busy_completion_s
+            self._drain_intervals += 1
+            weight = max(1 / self._drain_intervals, _DRAIN_SMOOTHING)
+            previous = self.drain_interval_s if self.drain_interval_s is not None else interval_s
+            self.drain_interval_s = previous + weight * (interval_s - previous)
+        self._last_busy_completion_s = now
 
     def stats(self) -> AdmissionStats:
         return AdmissionStats(
