@@ -18,6 +18,18 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
+def declared_length(request: Request) -> int | None:
+    """The body's Content-Length, unless it is chunked (Transfer-Encoding overrides it) or
+    unreadable: what admission counts a body as before reading it."""
+    headers = request.headers
+    if "transfer-encoding" in headers:
+        return None
+    try:
+        return int(headers["content-length"])
+    except (KeyError, ValueError):
+        return None
+
+
 def check_json(request: Request) -> None:
     """415 for a body declared as anything but JSON (FastAPI would read a text/plain body as
     a string and answer 422). A body with no content type at all is read as JSON, as curl and

@@ -50,6 +50,7 @@ from fastapi.routing import APIRoute
 from starlette.types import Receive
 
 from perflab.app.admission import Admission
+from perflab.app.content_types import declared_length
 from perflab.app.errors import ClientDisconnected
 from perflab.config import Settings
 
@@ -125,9 +126,7 @@ async def call_in_thread(request: Request, call: Callable[..., Any], values: dic
     else:
         limiter = admission.limiter
         # The body (already read by now) is what a waiting request holds.
-        declared = request.headers.get("content-length")
-        cost_bytes = int(declared) if declared and declared.isdigit() else 0
-        ticket = admission.admit(cost_bytes=cost_bytes)
+        ticket = admission.admit(cost_bytes=declared_length(request) or 0)
     timed = _Timed(call, values)
     try:
         borrower = object()

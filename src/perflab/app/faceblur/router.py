@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from perflab.app.content_types import JsonOnly, MultipartOnly
+from perflab.app.content_types import JsonOnly, MultipartOnly, declared_length
 from perflab.app.deps import OffloaderDep, SettingsDep
 from perflab.app.error_handlers import error_responses
 from perflab.app.errors import BadRequest
@@ -114,8 +114,7 @@ async def blur_encoded(
 
     The body is read here rather than declared, so admission decides before a byte of it is
     read or parsed: a shed request costs the loop no JSON parse of a 300 KB image."""
-    declared = request.headers.get("content-length", "")
-    ticket = offloader.admission.admit(cost_bytes=int(declared) if declared.isdigit() else 0)
+    ticket = offloader.admission.admit(cost_bytes=declared_length(request) or 0)
     with ticket:
         body = await encoded_image(request)
         data = decode_base64_image(body.image)

@@ -40,6 +40,29 @@ def timed_batch(name: str, jobs: list[tuple[Any, ...]]) -> tuple[list[Any], floa
     return results, time.perf_counter() - started
 
 
+@dataclass(frozen=True)
+class WorkerFailure:
+    """What a pool failure means for the job's request, and for the log and counters."""
+
+    error: PerflabError
+    why: str
+    timed_out: bool
+
+
+def worker_failure(error: BaseException, job_timeout_s: float | None) -> WorkerFailure | None:
+    """The answer for a job whose worker died or ran past the job timeout; None for any other
+    error (a kernel's own error, which keeps its meaning)."""
+    if isinstance(error, pebble.ProcessExpired):
+        lost = WorkerLost(
+            "the worker process running this job died; it has been replaced", retry_after_s=1.0
+        )
+        return WorkerFailure(lost, "a worker process died while running a job", False)
+    if isinstance(error, FutureTimeout):
+        late = JobTimedOut(f"the job ran longer than {job_timeout_s:g} s and was stopped")
+        return WorkerFailure(late, "a job ran past the job timeout; its worker was stopped", True)
+    return None
+
+
 def batch_name(kernel: Callable[..., Any]) -> str | None:
     """The registry name of `kernel` if it has a batch form; None runs it one job at a time."""
     try:
@@ -162,15 +185,10 @@ class Batcher:
                 job.alone = True
                 self._waiting.appendleft(job)
             return
-        if isinstance(error, pebble.ProcessExpired):
-            self._on_worker_lost("a worker process died while running a job", False)
-            error = WorkerLost(
-                "the worker process running this job died; it has been replaced",
-                retry_after_s=1.0,
-            )
-        elif isinstance(error, FutureTimeout):
-            self._on_worker_lost("a job ran past the job timeout; its worker was stopped", True)
-            error = JobTimedOut(f"the job ran longer than {self.job_timeout_s:g} s and was stopped")
+        failure = worker_failure(error, self.job_timeout_s)
+        if failure is not None:
+            self._on_worker_lost(failure.why, failure.timed_out)
+            error = failure.error
         for job in batch:
             if not job.future.done():
                 job.future.set_exception(error)

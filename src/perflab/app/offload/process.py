@@ -28,9 +28,9 @@ import pebble
 
 from perflab.app import observe
 from perflab.app.admission import Admission, Ticket
-from perflab.app.errors import JobTimedOut, WorkerLost
+from perflab.app.errors import WorkerLost
 from perflab.app.offload.base import OffloaderBase, R, Ts, run_warmups, timed_call
-from perflab.app.offload.batching import Batcher
+from perflab.app.offload.batching import Batcher, worker_failure
 from perflab.config import OffloadKind, Settings
 
 log = logging.getLogger("perflab.offload")
@@ -112,19 +112,11 @@ class ProcessOffloader(OffloaderBase):
             future = pool.schedule(timed_call, args=(kernel, *args), timeout=self.job_timeout_s)
             try:
                 result, service_s = await _result_of(future)
-            except pebble.ProcessExpired:
-                self._worker_replaced("a worker process died while running a job")
-                raise WorkerLost(
-                    "the worker process running this job died; it has been replaced",
-                    retry_after_s=1.0,
-                ) from None
-            except FutureTimeout:
-                self._worker_replaced(
-                    "a job ran past the job timeout; its worker was stopped", timed_out=True
-                )
-                raise JobTimedOut(
-                    f"the job ran longer than {self.job_timeout_s:g} s and was stopped"
-                ) from None
+            except (pebble.ProcessExpired, FutureTimeout) as error:
+                failure = worker_failure(error, self.job_timeout_s)
+                assert failure is not None  # both kinds are worker failures
+                self._worker_replaced(failure.why, failure.timed_out)
+                raise failure.error from None
             admitted.close(service_s=service_s)
             kernel_result: R = result
             return kernel_result

@@ -27,7 +27,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.requests import ClientDisconnect
 
-from perflab.app.content_types import JsonOnly
+from perflab.app.content_types import JsonOnly, declared_length
 from perflab.app.deps import ResourcesDep
 from perflab.app.error_handlers import error_responses
 from perflab.app.errors import ClientDisconnected
@@ -89,7 +89,7 @@ _BODY_DOC: dict[str, Any] = {
 async def pong(request: Request, resources: ResourcesDep, _: JsonOnly) -> Response:
     """Same contract as `/ping`; see the module docstring for the two lanes."""
     settings = resources.settings
-    declared = _declared_length(request)
+    declared = declared_length(request)
     chunks = request.stream()
     try:
         if declared is not None and declared <= settings.inline_parse_bytes:
@@ -115,14 +115,3 @@ async def _large_lane(
         spool = offloader.kind is OffloadKind.PROCESS
         async with received_body(chunks, spool=spool, head=head) as body:
             return await offloader.run(summarize, body, ticket=ticket)
-
-
-def _declared_length(request: Request) -> int | None:
-    """Content-Length, unless the body is chunked (Transfer-Encoding overrides it)."""
-    headers = request.headers
-    if "transfer-encoding" in headers:
-        return None
-    try:
-        return int(headers["content-length"])
-    except (KeyError, ValueError):
-        return None
