@@ -149,3 +149,16 @@ def load_large_body(
     typer.echo(render(recording, "table"))
     if json_path is not None:
         write_json(recording, json_path)
+
+
+from perflab.bench.command import bench  # noqa: E402  (registered after the app exists)
+
+app.command("bench")(bench)
+
+from perflab.bench.compare_command import compare  # noqa: E402  (registered after the app exists)
+
+app.command("compare")(compare)
+
+from perflab.report.command import report  # noqa: E402  (registered after the app exists)
+
+app.command("report")(report)

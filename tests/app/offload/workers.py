@@ -6,10 +6,7 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +16,17 @@ import redis
 from perflab.app.admission import Admission
 from perflab.app.offload.queue import QueueOffloader
 from perflab.app.offload.streams import QueueNames
+from perflab.bench.servers import Launched, perflab_worker
 from perflab.config import Settings
 
 STARTUP_S = 60.0  # a worker imports OpenCV and warms up; the shared 2-core box may be busy
 
 
-@dataclass
-class RunningWorker:
-    process: subprocess.Popen[bytes]
-    log_path: Path
+class RunningWorker(Launched):
+    """A `perflab worker` a test started: its supervisor leads its own process group."""
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+    def __init__(self, process: subprocess.Popen[bytes], log_path: Path) -> None:
+        super().__init__("worker", process, None, log_path)
 
     def stop(self, timeout_s: float = 30.0) -> int:
         """SIGTERM to the supervisor only (it passes it on): the exit status of a clean stop."""
@@ -76,35 +72,13 @@ def queue_worker(
 
     Usage: `with queue_worker(tmp_path, redis_url, ns, processes=2) as worker: ...`
     """
-    before = set(live_consumers(redis_url, namespace))
-    log_path = tmp_path / f"worker-{time.monotonic_ns()}.log"
-    command = [
-        sys.executable, "-m", "perflab", "worker", "--redis", redis_url,
-        "--namespace", namespace, "--processes", str(processes), "--kernels", kernels,
+    args = [
+        "--redis", redis_url, "--namespace", namespace,
+        "--processes", str(processes), "--kernels", kernels,
     ]  # fmt: skip
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            command,
-            env={**os.environ, **(env or {})},
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so a test can kill all of it
-        )
-    worker = RunningWorker(process, log_path)
-    try:
-        deadline_s = time.monotonic() + STARTUP_S
-        while len(set(live_consumers(redis_url, namespace)) - before) < processes:
-            if process.poll() is not None or time.monotonic() > deadline_s:
-                raise RuntimeError(f"worker did not start:\n{worker.log()}")
-            time.sleep(0.1)
-        yield worker
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+    worker_env = {"PERFLAB_LOG_LEVEL": os.environ.get("PERFLAB_LOG_LEVEL", "info"), **(env or {})}
+    with perflab_worker(args, worker_env, log_dir=tmp_path, ready_timeout_s=STARTUP_S) as launched:
+        yield RunningWorker(launched.process, launched.log_path)
 
 
 @contextlib.asynccontextmanager

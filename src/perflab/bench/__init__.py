@@ -1,0 +1,1 @@
+"""`perflab bench`: run a study against fresh servers and record the results as data."""

@@ -1,0 +1,155 @@
+"""`perflab bench`: run studies (or find a cell's knee) and print the report.
+
+Usage::
+
+    perflab bench                                  # all five studies, quick profile
+    perflab bench faceblur notes --profile full --repeat 3
+    perflab bench faceblur --cell async-process --find-knee
+    perflab bench ./my-service.toml                # a user's own study
+    perflab bench --list
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from perflab.bench.study_schema import StudyError
+
+DEFAULT_OUT_ROOT = Path("perflab-results")
+
+
+def bench(
+    studies: Annotated[
+        list[str] | None,
+        typer.Argument(help="Studies to run (built-in names or study TOML files); default: all."),
+    ] = None,
+    profile: Annotated[
+        str, typer.Option(help="quick (minutes), full (the seeds' own loads) or smoke (CI).")
+    ] = "quick",
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Results folder; default perflab-results/<run id>/."),
+    ] = None,
+    repeat: Annotated[
+        int, typer.Option(min=1, help="Runs per cell, interleaved (ABAB), each on a fresh server.")
+    ] = 1,
+    cell: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Run only this cell (repeat the option for more); any cell, any profile."
+        ),
+    ] = None,
+    find_knee: Annotated[
+        bool,
+        typer.Option(
+            "--find-knee",
+            help="Find each cell's knee: the highest open-model rate with p99 under the SLO.",
+        ),
+    ] = False,
+    list_: Annotated[
+        bool, typer.Option("--list", help="List studies, their cells and profiles, then exit.")
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Live progress display on a terminal.")] = True,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit 1 when a cell failed to run or any request got a wrong answer (for CI).",
+        ),
+    ] = False,
+) -> None:
+    """Reproduce the studies on this machine: each cell on a fresh server, results as JSON."""
+    from perflab.bench.runner import BenchOptions, run_bench
+    from perflab.bench.study import builtin_names, load_study
+    from perflab.limits import raise_open_files_limit
+
+    if list_:
+        typer.echo(_listing(studies or builtin_names(), profile))
+        return
+    names = studies or builtin_names()
+    try:
+        loaded = [load_study(name, profile) for name in names]
+        if cell:
+            if len(loaded) != 1:
+                raise StudyError("--cell needs exactly one study")
+            loaded[0].selected_cells(cell)  # unknown cell: a clear error now, not mid-run
+    except StudyError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    raise_open_files_limit()  # a connection per user: the full profile opens 600
+    command = "perflab bench " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    if out is None:
+        from perflab.bench.results import new_run_id
+
+        out = DEFAULT_OUT_ROOT / new_run_id()
+    options = BenchOptions(
+        out_dir=out,
+        profile=profile,
+        repeat=repeat,
+        cells=cell,
+        command=command.strip(),
+        find_knee=find_knee,
+        show_progress=progress,
+    )
+    try:
+        document = run_bench(loaded, options)
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: partial results in {options.results_path}", err=True)
+        raise typer.Exit(130) from None
+    typer.echo(f"results: {options.results_path}", err=True)
+    _report(options.out_dir)
+    problems = strict_problems(document)
+    if strict and problems:
+        typer.echo("--strict: " + "; ".join(problems), err=True)
+        raise typer.Exit(1)
+
+
+def strict_problems(document: dict[str, Any]) -> list[str]:
+    """What `--strict` fails on: cells that failed, and measured requests that failed.
+    Skipped cells (a service not reachable) are not problems: their reason is reported.
+
+    Usage: ``strict_problems(read_results(path))``"""
+    problems = []
+    for study in document["studies"]:
+        for cell in study["cells"]:
+            where = f"{study['name']}/{cell['name']}"
+            if cell["status"] == "failed":
+                problems.append(f"{where} failed: {cell['reason']}")
+            for run in cell["runs"]:
+                failures = run["recording"]["failures_by_kind"]
+                if failures:
+                    problems.append(f"{where} repeat {run['repeat']}: failures {failures}")
+    return problems
+
+
+def _report(out_dir: Path) -> None:
+    """The report (Markdown printed; report.md and report.html written beside the results)."""
+    from perflab.report.render import render_report
+
+    markdown, markdown_path, html_path = render_report(out_dir)
+    typer.echo(markdown)
+    typer.echo(f"report: {markdown_path} and {html_path}", err=True)
+
+
+def _listing(names: list[str], profile: str) -> str:
+    from perflab.bench.study import PROFILES, load_study
+
+    lines = [f"profiles: {', '.join(PROFILES)} (cells marked * run in --profile {profile})"]
+    for name in names:
+        try:
+            study = load_study(name, profile)
+        except StudyError as exc:
+            lines.append(f"{name}: cannot load: {exc}")
+            continue
+        seed = f"seed {study.seed}" if study.seed else str(study.path)
+        lines.append(f"\n{study.name} ({seed}): {study.title}")
+        lines.append(f"  {study.question}")
+        for plan in study.cells:
+            mark = "*" if plan.name in study.selected else " "
+            needs = f" [needs {', '.join(plan.needs)}]" if plan.needs else ""
+            lines.append(f"  {mark} {plan.name:<18} {plan.role:<7} {plan.label}{needs}")
+    return "\n".join(lines)

@@ -1,0 +1,480 @@
+"""Compare two `perflab bench` runs: per cell and metric, is the change real or noise?
+
+For each cell both runs measured and each metric (throughput of correct answers, p50, p99,
+error rate), `compare_results` works out, from the repeats of each side (docs/compare.md):
+
+- the change NEW/OLD - 1, a ratio of the repeats' geometric means (the error rate changes by
+  a difference in percentage points instead: a ratio to zero errors means nothing);
+- a 95% confidence interval: Welch's t-interval on the logs of the repeats (on the rates
+  themselves for errors); unknown with one repeat on either side;
+- a Mann-Whitney U test (`mann_whitney`): on the repeats, or with too few of them on
+  per-second windows and on latencies drawn from the histograms;
+- a noise band: the metric's floor widened by the run-to-run variation of the repeats;
+
+and a `Verdict`. Different machines (CPU model, cores) or cell settings are not comparable.
+
+Usage::
+
+    from perflab.bench.compare_command import load_results
+
+    comparison = compare_results(load_results(Path("old")), load_results(Path("new")))
+    comparison.has_regression, comparison.geometric_means[-1].throughput_ratio
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats  # type: ignore[import-untyped]  # scipy ships no type stubs
+
+from perflab.loadgen.histogram import LatencyHistogram
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A compared metric. Usage: ``P99.higher_is_better  # False: lower latency is better``"""
+
+    key: str  # throughput | p50 | p99 | errors
+    label: str
+    higher_is_better: bool
+    floor: float  # smallest real change: a fraction of OLD (errors: of all requests)
+    relative: bool = True  # NEW/OLD - 1; False: NEW - OLD
+    tail_from_pct: float = 0.0  # latency samples for the test come from above this percentile
+
+
+@dataclass(frozen=True)
+class Results:
+    """One loaded results document. Usage: ``Results(Path("r.json"), data).data["run_id"]``"""
+
+    path: Path
+    data: dict[str, Any]
+
+
+# Noise floors: the smallest change called real even when the repeats agree. On a shared
+# 2-core box, back-to-back runs of unchanged code drift by a few percent in throughput and
+# median (CPU frequency, neighbours, caches), and two repeats can agree by luck.
+THROUGHPUT_FLOOR = 0.05
+P50_FLOOR = 0.05
+# The p99 rests on the slowest 1% of requests, a few dozen in a quick run: one stall (a GC
+# pause, a neighbour's burst) moves it by ~10%.
+P99_FLOOR = 0.12
+# Errors compare as a difference in percentage points (a ratio to 0 errors means nothing);
+# one timeout in a quick run of a few hundred requests is already ~0.3-0.5 pp.
+ERROR_FLOOR = 0.01
+THROUGHPUT = Metric("throughput", "throughput ok/s", higher_is_better=True, floor=THROUGHPUT_FLOOR)
+P50 = Metric("p50", "p50", higher_is_better=False, floor=P50_FLOOR)
+P99 = Metric("p99", "p99", higher_is_better=False, floor=P99_FLOOR, tail_from_pct=90.0)
+ERRORS = Metric("errors", "error rate", higher_is_better=False, floor=ERROR_FLOOR, relative=False)
+METRICS = (THROUGHPUT, P50, P99, ERRORS)
+# The band adds this many standard deviations of "one OLD repeat vs one NEW repeat" (the two
+# sides' coefficients of variation in quadrature) to the floor: about a 95% range of noise.
+BAND_SIGMAS = 2.0
+CONFIDENCE = 0.95
+# With one repeat a side there is no interval; the Mann-Whitney test on windows/samples must
+# then support the change at this level. Strict, because windows of one run are not independent.
+ALPHA = 0.01
+
+
+class Verdict(StrEnum):
+    """What one metric's change means. Usage: ``Verdict.REGRESSION``"""
+
+    REGRESSION = "regression"
+    IMPROVED = "improved"
+    WITHIN_NOISE = "within noise"
+    UNSTABLE = "unstable"
+    NOT_COMPARABLE = "not comparable"
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """One metric of one cell. Values are per repeat; latencies in us, rates as fractions.
+
+    Usage: ``m.verdict, m.change, m.interval, m.band, m.p_value``
+    """
+
+    metric: Metric
+    old_values: tuple[float, ...]
+    new_values: tuple[float, ...]
+    change: float  # NEW/OLD - 1; errors: NEW - OLD (fraction); inf when OLD is 0
+    interval: tuple[float, float] | None  # same units as change; None: unknown
+    band: float  # +-band around 0 is noise
+    p_value: float | None
+    test: str  # what the Mann-Whitney test ran on
+    verdict: Verdict
+    reason: str
+
+
+@dataclass(frozen=True)
+class CellComparison:
+    """One cell (or one request name of it) in both runs. Usage: ``c.verdicts()``"""
+
+    study: str
+    cell: str
+    route: str | None = None  # a request name of the cell; None: all its requests
+    metrics: tuple[MetricComparison, ...] = ()
+    not_comparable: str | None = None  # why, when no metric could be compared
+
+    def verdicts(self) -> list[Verdict]:
+        """One verdict per metric, or one NOT_COMPARABLE. Usage: ``c.verdicts()``"""
+        if self.not_comparable is not None:
+            return [Verdict.NOT_COMPARABLE]
+        return [m.verdict for m in self.metrics]
+
+    def metric(self, key: str) -> MetricComparison | None:
+        """The comparison of one metric by key. Usage: ``c.metric("p99")``"""
+        return next((m for m in self.metrics if m.metric.key == key), None)
+
+
+@dataclass(frozen=True)
+class GeometricMean:
+    """Geometric mean of NEW/OLD over a study's cells (study "all": every cell).
+
+    Usage: ``g.throughput_ratio  # 1.10: 10% more throughput``
+    """
+
+    study: str
+    cells: int
+    throughput_ratio: float | None
+    p99_ratio: float | None
+
+
+@dataclass
+class Comparison:
+    """The whole comparison. Usage: ``comparison.has_regression``"""
+
+    old: Results
+    new: Results
+    machine_difference: str | None
+    cells: list[CellComparison]
+    geometric_means: list[GeometricMean] = field(default_factory=list)
+
+    @property
+    def has_regression(self) -> bool:
+        """True if any metric of any cell regressed. Usage: ``sys.exit(int(c.has_regression))``"""
+        return any(Verdict.REGRESSION in c.verdicts() for c in self.cells)
+
+    def counts(self) -> dict[Verdict, int]:
+        """How many metric verdicts of each kind. Usage: ``c.counts()[Verdict.IMPROVED]``"""
+        counts = dict.fromkeys(Verdict, 0)
+        for cell in self.cells:
+            for verdict in cell.verdicts():
+                counts[verdict] += 1
+        return counts
+
+
+def compare_results(old: Results, new: Results, routes: bool = False) -> Comparison:
+    """Compare every cell of two runs; `routes` adds a row per request name of multi-request
+    cells. Usage: ``compare_results(load_results(a), load_results(b)).counts()``"""
+    machine = machine_difference(old.data["machine"], new.data["machine"])
+    cells: list[CellComparison] = []
+    for study, old_study, new_study in _paired(old.data["studies"], new.data["studies"]):
+        study_reason = _unavailable(old_study, new_study)
+        pairs = _paired(_cells_of(old_study), _cells_of(new_study))
+        if not pairs:  # a study skipped on both sides, say, still gets its line
+            cells.append(CellComparison(study, "(study)", None, (), study_reason or "no cells"))
+        for name, old_cell, new_cell in pairs:
+            reason = machine or study_reason or _unavailable(old_cell, new_cell)
+            if reason is None and old_cell is not None and new_cell is not None:
+                differences = settings_difference(old_cell["settings"], new_cell["settings"])
+                reason = f"settings differ: {'; '.join(differences)}" if differences else None
+            if reason is not None or old_cell is None or new_cell is None:
+                cells.append(CellComparison(study, name, None, (), reason))
+                continue
+            old_runs = [r["recording"] for r in old_cell["runs"]]
+            new_runs = [r["recording"] for r in new_cell["runs"]]
+            cells.append(CellComparison(study, name, None, _metrics(old_runs, new_runs)))
+            if routes:
+                cells.extend(_route_comparisons(study, name, old_runs, new_runs))
+    return Comparison(old, new, machine, cells, geometric_means(cells))
+
+
+Item = dict[str, Any]
+
+
+def _paired(old: list[Item], new: list[Item]) -> list[tuple[str, Item | None, Item | None]]:
+    """(name, OLD item, NEW item), matched by name: NEW's order, then what only OLD has."""
+    old_named = {item["name"]: item for item in old}
+    new_named = {item["name"]: item for item in new}
+    names = [*new_named, *(name for name in old_named if name not in new_named)]
+    return [(name, old_named.get(name), new_named.get(name)) for name in names]
+
+
+def _cells_of(study: Item | None) -> list[Item]:
+    return list((study or {}).get("cells") or [])
+
+
+def _unavailable(old: Item | None, new: Item | None) -> str | None:
+    """Why a study or cell has nothing to compare on a side (missing, skipped, failed)."""
+    found: dict[tuple[str, str], list[str]] = {}  # (status, reason) -> sides
+    for side, item in (("OLD", old), ("NEW", new)):
+        if item is None:
+            found.setdefault(("missing", ""), []).append(side)
+        elif item.get("status", "ran") != "ran" or item.get("runs") == []:
+            why = f": {item['reason']}" if item.get("reason") else ""
+            found.setdefault((str(item.get("status", "no runs")), why), []).append(side)
+    reasons = [f"{status} in {' and '.join(sides)}{why}" for (status, why), sides in found.items()]
+    return "; ".join(reasons) or None
+
+
+def _route_comparisons(
+    study: str, cell: str, old_runs: list[dict[str, Any]], new_runs: list[dict[str, Any]]
+) -> list[CellComparison]:
+    """A row per request name both runs recorded, when the cell has more than one."""
+    old_names = set.intersection(*(set(r["names"]) for r in old_runs))
+    new_names = set.intersection(*(set(r["names"]) for r in new_runs))
+    if len(old_names | new_names) < 2:
+        return []
+    rows = []
+    for route in sorted(old_names | new_names):
+        if route not in old_names or route not in new_names:
+            side = "NEW" if route in old_names else "OLD"
+            rows.append(CellComparison(study, cell, route, (), f"not recorded in {side}"))
+            continue
+        old_route = [r["names"][route] for r in old_runs]
+        new_route = [r["names"][route] for r in new_runs]
+        rows.append(CellComparison(study, cell, route, _metrics(old_route, new_route)))
+    return rows
+
+
+def _metrics(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> tuple[MetricComparison, ...]:
+    return tuple(compare_metric(metric, old, new) for metric in METRICS)
+
+
+def compare_metric(
+    metric: Metric, old: list[dict[str, Any]], new: list[dict[str, Any]]
+) -> MetricComparison:
+    """Compare one metric over two lists of per-repeat recordings (recording dicts or one
+    request name's part of them). Usage: ``compare_metric(P99, old_recordings, new_recordings)``"""
+    old_values = np.array([metric_value(metric, r) for r in old])
+    new_values = np.array([metric_value(metric, r) for r in new])
+    spread = math.hypot(_variation(metric, old_values), _variation(metric, new_values))
+    band = metric.floor + BAND_SIGMAS * spread
+    if not metric.relative:
+        change = float(new_values.mean() - old_values.mean())
+        interval = _welch_interval(old_values, new_values)
+    elif old_values.min() > 0 and new_values.min() > 0:
+        log_interval = _welch_interval(np.log(old_values), np.log(new_values))
+        change = math.exp(float(np.log(new_values).mean() - np.log(old_values).mean())) - 1
+        interval = (
+            None
+            if log_interval is None
+            else (math.expm1(log_interval[0]), math.expm1(log_interval[1]))
+        )
+    else:  # a zero (nothing answered): no logs, so arithmetic means and no interval
+        old_mean, new_mean = float(old_values.mean()), float(new_values.mean())
+        change = new_mean / old_mean - 1 if old_mean > 0 else (math.inf if new_mean else 0.0)
+        interval = None
+    p_value, test = mann_whitney(metric, old, new, old_values, new_values)
+    verdict, reason = _verdict(metric, change, interval, band, p_value)
+    return MetricComparison(
+        metric,
+        tuple(float(v) for v in old_values),
+        tuple(float(v) for v in new_values),
+        change,
+        interval,
+        band,
+        p_value,
+        test,
+        verdict,
+        reason,
+    )
+
+
+def _variation(metric: Metric, values: np.ndarray[Any, Any]) -> float:
+    """Run-to-run variation of one side: coefficient of variation (errors: SD of the rate)."""
+    if values.size < 2:
+        return 0.0
+    deviation = float(values.std(ddof=1))
+    if not metric.relative:
+        return deviation
+    mean = float(values.mean())
+    return deviation / mean if mean > 0 else 0.0
+
+
+def _welch_interval(
+    old: np.ndarray[Any, Any], new: np.ndarray[Any, Any]
+) -> tuple[float, float] | None:
+    """CONFIDENCE interval of mean(new) - mean(old), Welch's t; None with < 2 values a side."""
+    if old.size < 2 or new.size < 2:
+        return None
+    old_var, new_var = old.var(ddof=1) / old.size, new.var(ddof=1) / new.size
+    difference = float(new.mean() - old.mean())
+    error = math.sqrt(old_var + new_var)
+    if error == 0:
+        return difference, difference
+    freedom = (old_var + new_var) ** 2 / (old_var**2 / (old.size - 1) + new_var**2 / (new.size - 1))
+    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, freedom)) * error
+    return difference - half, difference + half
+
+
+def _verdict(
+    metric: Metric,
+    change: float,
+    interval: tuple[float, float] | None,
+    band: float,
+    p_value: float | None,
+) -> tuple[Verdict, str]:
+    """The verdict and its reason in words (see docs/compare.md, "Verdicts")."""
+    if abs(change) <= band:
+        return Verdict.WITHIN_NOISE, "the change lies inside the noise band"
+    better = (change > 0) == metric.higher_is_better
+    if interval is not None:
+        low, high = interval
+        if low < -band and high > band:
+            return Verdict.UNSTABLE, "the interval reaches past both sides of the band"
+        if low <= 0 <= high:
+            return Verdict.UNSTABLE, "the repeats vary more than the change: the interval holds 0"
+        support = "the interval excludes 0"
+    elif p_value is None or not p_value < ALPHA:
+        shown = "n/a" if p_value is None else f"{p_value:.2g}"
+        return Verdict.UNSTABLE, f"one repeat a side and Mann-Whitney p={shown} >= {ALPHA}"
+    else:
+        support = f"one repeat a side; Mann-Whitney p={p_value:.2g} < {ALPHA}"
+    word = "better" if better else "worse"
+    return (
+        Verdict.IMPROVED if better else Verdict.REGRESSION
+    ), f"{word} beyond the band; {support}"
+
+
+def geometric_means(cells: list[CellComparison]) -> list[GeometricMean]:
+    """Per study, then "all": the geometric mean of NEW/OLD throughput and p99 over the cells
+    (not routes) where that metric was compared. Usage: ``geometric_means(comparison.cells)``"""
+    studies: dict[str, list[CellComparison]] = {}
+    for cell in cells:
+        if cell.route is None and cell.not_comparable is None:
+            studies.setdefault(cell.study, []).append(cell)
+    every = [cell for group in studies.values() for cell in group]
+    groups = [*studies.items(), *([("all", every)] if studies else [])]
+    return [
+        GeometricMean(name, len(group), _geomean(group, "throughput"), _geomean(group, "p99"))
+        for name, group in groups
+    ]
+
+
+def _geomean(cells: list[CellComparison], key: str) -> float | None:
+    ratios = [1 + m.change for c in cells if (m := c.metric(key)) is not None]
+    finite = [r for r in ratios if 0 < r < math.inf]
+    return math.exp(sum(map(math.log, finite)) / len(finite)) if finite else None
+
+
+# What makes two machines different for performance; hostname, kernel and load are reported
+# but allowed to differ (a rebuilt VM of the same type is the same machine).
+MACHINE_KEYS = ("cpu", "cores", "usable_cores")
+# Each cell gets a fresh SQLite file in a temporary folder: its path says nothing about the cell.
+_SQLITE_FILE = re.compile(r"^(sqlite[a-z0-9+]*:///).+$")
+
+
+def machine_difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """Why two runs' machines differ (CPU model, cores), or None.
+    Usage: ``machine_difference(old.data["machine"], new.data["machine"])``"""
+    differences = [
+        f"{key} {old.get(key)!r} vs {new.get(key)!r}"
+        for key in MACHINE_KEYS
+        if (key in old or key in new) and old.get(key) != new.get(key)
+    ]
+    return f"different machine: {'; '.join(differences)}" if differences else None
+
+
+def settings_difference(old: Any, new: Any, where: str = "") -> list[str]:
+    """The settings keys whose values differ, as "key: OLD -> NEW".
+    Usage: ``settings_difference({"workers": 1}, {"workers": 2})  # ["workers: 1 -> 2"]``"""
+    if isinstance(old, dict) and isinstance(new, dict):
+        differences = []
+        for key in [*old, *(k for k in new if k not in old)]:
+            inner = f"{where}.{key}" if where else str(key)
+            if key not in old or key not in new:
+                shown_old = repr(old[key]) if key in old else "absent"
+                shown_new = repr(new[key]) if key in new else "absent"
+                differences.append(f"{inner}: {shown_old} -> {shown_new}")
+            else:
+                differences.extend(settings_difference(old[key], new[key], inner))
+        return differences
+    if _normal(old) == _normal(new):
+        return []
+    return [f"{where or 'settings'}: {old!r} -> {new!r}"]
+
+
+def _normal(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SQLITE_FILE.sub(r"\1<file>", value)
+    if isinstance(value, list):
+        return [_normal(v) for v in value]
+    return value
+
+
+def metric_value(metric: Metric, recording: dict[str, Any]) -> float:
+    """One repeat's value: ok answers/s, latency percentile in us, or failed fraction.
+    Usage: ``metric_value(P99, run["recording"])`` (or one request name's part of it)"""
+    if metric.key == "throughput":
+        duration_s = float(recording["duration_s"])
+        return float(recording["ok"]) / duration_s if duration_s > 0 else 0.0
+    if metric.key == "errors":
+        requests = int(recording["requests"])
+        return int(recording["failures"]) / requests if requests else 0.0
+    return float(recording["latency_us"]["percentiles"][metric.key.removeprefix("p")])
+
+
+# On the repeats' own values only from this many a side: with fewer, the test cannot reach
+# significance at all (2 vs 2: the smallest two-sided p is 0.33; 4 vs 4: 0.03).
+MWU_MIN_REPEATS = 4
+# Latencies drawn from a histogram for the test, at most, per side: p-values from 100,000
+# latencies flag shifts of a fraction of a percent, which the band calls noise anyway.
+SAMPLE_LIMIT = 200
+
+
+def mann_whitney(
+    metric: Metric,
+    old: list[dict[str, Any]],
+    new: list[dict[str, Any]],
+    old_values: np.ndarray[Any, Any],
+    new_values: np.ndarray[Any, Any],
+) -> tuple[float | None, str]:
+    """Two-sided Mann-Whitney U p-value and what it ran on: the repeats' values when each side
+    has MWU_MIN_REPEATS, else per-second windows (throughput, errors) or latencies drawn from
+    the merged histograms. Usage: ``p, test = mann_whitney(P50, old, new, old_v, new_v)``"""
+    if min(old_values.size, new_values.size) >= MWU_MIN_REPEATS:
+        old_sample, new_sample, test = list(old_values), list(new_values), "repeats"
+    elif metric.key in ("throughput", "errors"):
+        old_sample, new_sample = _windows(metric, old), _windows(metric, new)
+        test = "per-second windows"
+    else:
+        old_sample, new_sample = _latency_samples(metric, old), _latency_samples(metric, new)
+        tail = metric.tail_from_pct
+        test = f"latencies above p{tail:g}" if tail else "latencies"
+    if not old_sample or not new_sample:
+        return None, f"{test}: none recorded"
+    if len(set(old_sample) | set(new_sample)) == 1:
+        return 1.0, test  # all equal: nothing to rank, and no difference
+    return float(stats.mannwhitneyu(old_sample, new_sample).pvalue), test
+
+
+def _windows(metric: Metric, recordings: list[dict[str, Any]]) -> list[float]:
+    """Per-second ok answers (or failed fraction) of every repeat, last partial second dropped."""
+    values: list[float] = []
+    for recording in recordings:
+        windows = sorted(recording.get("time_series", []), key=lambda w: int(w["second"]))
+        for window in windows[:-1] if len(windows) > 1 else windows:
+            requests, failures = int(window["requests"]), int(window["failures"])
+            if metric.key == "throughput":
+                values.append(requests - failures)
+            elif requests:
+                values.append(failures / requests)
+    return values
+
+
+def _latency_samples(metric: Metric, recordings: list[dict[str, Any]]) -> list[float]:
+    """Evenly spaced quantiles (a deterministic draw) of the repeats' merged histogram, from
+    the metric's tail percentile up: never more points than requests in that tail."""
+    merged = LatencyHistogram()
+    for recording in recordings:
+        merged.merge(LatencyHistogram.decode(recording["histogram"]))
+    tail_pct = 100.0 - metric.tail_from_pct
+    count = min(SAMPLE_LIMIT, int(merged.total_count * tail_pct / 100))
+    grid = [metric.tail_from_pct + tail_pct * (i + 0.5) / count for i in range(count)]
+    return [float(v) for v in merged.values_at_percentiles(grid).values()]

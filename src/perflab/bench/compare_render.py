@@ -1,0 +1,229 @@
+"""Show a `Comparison`: Markdown (PR-sized, headline first) or a rich terminal table.
+
+Both show the same rows: per cell and metric the repeats' central value on each side (with
+their run-to-run spread), the change with its 95% interval, the noise band, the Mann-Whitney
+p-value and the verdict. Every verdict but "within noise" is listed with its reason: in
+Markdown at the top ("What changed"), in the terminal under each study's table.
+
+Usage::
+
+    text = render_markdown(comparison)
+    render_terminal(comparison)            # to stdout, colours when it is a terminal
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from perflab.bench.compare import (
+    CellComparison,
+    Comparison,
+    GeometricMean,
+    MetricComparison,
+    Results,
+    Verdict,
+)
+
+COLUMNS = ("cell", "metric", "OLD", "NEW", "change", "95% interval", "noise band", "p", "verdict")
+_STYLES = {
+    Verdict.REGRESSION: "bold red",
+    Verdict.IMPROVED: "bold green",
+    Verdict.UNSTABLE: "yellow",
+    Verdict.WITHIN_NOISE: "dim",
+    Verdict.NOT_COMPARABLE: "magenta",
+}
+NOTES = (
+    "OLD/NEW: the repeats' geometric mean, +- their coefficient of variation "
+    "(error rate: mean, +- standard deviation).",
+    "change: NEW/OLD - 1; error rate: NEW - OLD in percentage points (pp).",
+    "95% interval: Welch's t on the repeats' logs; unknown with one repeat on a side.",
+    "noise band: the metric's floor (throughput and p50 5%, p99 12%, errors 1 pp) "
+    "+ 2x the two sides' run-to-run variation.",
+    "p: two-sided Mann-Whitney U, on the repeats with 4+ a side, else on per-second "
+    "windows or on latencies drawn from the histograms (see the test named beside it).",
+    "Verdicts and how they are reached: docs/compare.md.",
+)
+
+
+def render_markdown(comparison: Comparison) -> str:
+    """The comparison as Markdown, headline first. Usage: ``render_markdown(comparison)``"""
+    lines = ["# perflab compare", "", "| | run | command | git | repeats | machine |"]
+    lines.append("|---|---|---|---|---|---|")
+    for side, results in (("OLD", comparison.old), ("NEW", comparison.new)):
+        run, command, git, repeats, machine = _run_facts(results)
+        command = f"`{command}`" if command else ""
+        lines.append(f"| {side} | {run} | {command} | {git} | {repeats} | {machine} |")
+    lines += ["", _headline(comparison, bold=True), ""]
+    if comparison.machine_difference:
+        lines += [f"**Not comparable: {comparison.machine_difference}.**", ""]
+    if comparison.geometric_means:
+        lines += ["## Geometric mean of NEW/OLD", "", "| study | cells | throughput | p99 |"]
+        lines.append("|---|---:|---:|---:|")
+        lines += [
+            "| " + " | ".join(_geomean_row(g, True)) + " |" for g in comparison.geometric_means
+        ]
+        lines.append("")
+    changes = [
+        f"- {study} {reason}"
+        for study, cells in _by_study(comparison.cells)
+        for reason in _reasons(cells)
+    ]
+    lines += ["## What changed", "", *(changes or ["Nothing beyond the noise."]), ""]
+    for study, cells in _by_study(comparison.cells):
+        lines += [f"## {study}", "", "| " + " | ".join(COLUMNS) + " |"]
+        lines.append("|" + "|".join("---" if i < 2 else "---:" for i in range(len(COLUMNS))) + "|")
+        for row, _ in _rows(cells):
+            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+        lines.append("")
+    lines += ["## How to read this", "", *(f"- {note}" for note in NOTES), ""]
+    return "\n".join(lines)
+
+
+def render_terminal(comparison: Comparison, console: Console | None = None) -> None:
+    """Print the comparison as rich tables. Usage: ``render_terminal(comparison)``"""
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # a pipe or a file: wide enough for the table, no wrapping
+            console = Console(width=160)
+    for side, results in (("OLD", comparison.old), ("NEW", comparison.new)):
+        run, command, git, repeats, machine = _run_facts(results)
+        console.print(f"[bold]{side}[/] {run}  {command}  git {git}  x{repeats}  {machine}")
+    console.print(_headline(comparison, bold=False))
+    if comparison.machine_difference:
+        console.print(f"[magenta]Not comparable: {comparison.machine_difference}[/]")
+    if comparison.geometric_means:
+        summary = Table("study", "cells", "throughput", "p99", title="Geometric mean of NEW/OLD")
+        for geomean in comparison.geometric_means:
+            summary.add_row(*_geomean_row(geomean, False))
+        console.print(summary)
+    for study, cells in _by_study(comparison.cells):
+        table = Table(*COLUMNS, title=study, title_justify="left")
+        for row, verdict in _rows(cells):
+            table.add_row(*row[:-1], Text(row[-1], style=_STYLES[verdict]))
+        console.print(table)
+        for reason in _reasons(cells):
+            console.print(f"  {reason}", markup=False, highlight=False)
+    for note in NOTES:
+        console.print(f"[dim]{note}[/]")
+
+
+def _run_facts(results: Results) -> tuple[str, str, str, str, str]:
+    data, machine = results.data, results.data["machine"]
+    command = str(data.get("command") or "")
+    return (
+        str(data.get("run_id", results.path)),
+        command,
+        str(machine.get("git_revision") or "-"),
+        str(data.get("repeat", "?")),
+        f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores",
+    )
+
+
+def _headline(comparison: Comparison, bold: bool) -> str:
+    counts = comparison.counts()
+    parts = [f"{n} {verdict}" for verdict, n in counts.items()]
+    if bold and counts[Verdict.REGRESSION]:
+        parts[0] = f"**{parts[0]}**"
+    return "Verdicts: " + ", ".join(parts) + "."
+
+
+def _geomean_row(geomean: GeometricMean, bold: bool) -> list[str]:
+    def ratio(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}x ({value - 1:+.1%})"
+
+    name = "**all**" if geomean.study == "all" and bold else geomean.study
+    return [name, str(geomean.cells), ratio(geomean.throughput_ratio), ratio(geomean.p99_ratio)]
+
+
+def _by_study(cells: list[CellComparison]) -> Iterator[tuple[str, list[CellComparison]]]:
+    studies: dict[str, list[CellComparison]] = {}
+    for cell in cells:
+        studies.setdefault(cell.study, []).append(cell)
+    yield from studies.items()
+
+
+def _name(cell: CellComparison) -> str:
+    return cell.cell if cell.route is None else f"{cell.cell} / {cell.route}"
+
+
+def _rows(cells: list[CellComparison]) -> Iterator[tuple[list[str], Verdict]]:
+    for cell in cells:
+        if cell.not_comparable is not None:
+            row = [_name(cell), "all", *[""] * (len(COLUMNS) - 3), str(Verdict.NOT_COMPARABLE)]
+            yield row, Verdict.NOT_COMPARABLE
+            continue
+        for index, m in enumerate(cell.metrics):
+            yield (
+                [
+                    _name(cell) if index == 0 else "",
+                    m.metric.label,
+                    _side(m, m.old_values),
+                    _side(m, m.new_values),
+                    _change(m, m.change),
+                    _interval(m),
+                    _band(m),
+                    "-" if m.p_value is None else f"{m.p_value:.2g} ({m.test})",
+                    str(m.verdict),
+                ],
+                m.verdict,
+            )
+
+
+def _reasons(cells: list[CellComparison]) -> Iterator[str]:
+    for cell in cells:
+        if cell.not_comparable is not None:
+            yield f"{_name(cell)}: not comparable: {cell.not_comparable}"
+        for m in cell.metrics:
+            if m.verdict is not Verdict.WITHIN_NOISE:
+                yield f"{_name(cell)} {m.metric.label}: {m.verdict}: {m.reason}"
+
+
+def _side(m: MetricComparison, values: tuple[float, ...]) -> str:
+    if not m.metric.relative:
+        mean = sum(values) / len(values)
+        spread = _deviation(values)
+        return f"{mean:.2%}" + (f" +-{spread * 100:.2f}pp" if spread > 0 else "")
+    centre = _centre(values)
+    shown = f"{centre:,.1f}/s" if m.metric.key == "throughput" else _ms(centre)
+    mean = sum(values) / len(values)
+    if len(values) > 1 and mean > 0:
+        shown += f" +-{_deviation(values) / mean:.0%}"
+    return shown
+
+
+def _centre(values: tuple[float, ...]) -> float:
+    """Geometric mean, the centre the change is measured from; arithmetic with a zero."""
+    if min(values) > 0:
+        return math.exp(sum(map(math.log, values)) / len(values))
+    return sum(values) / len(values)
+
+
+def _deviation(values: tuple[float, ...]) -> float:
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1))
+
+
+def _ms(latency_us: float) -> str:
+    ms = latency_us / 1000
+    return f"{ms:,.0f} ms" if ms >= 100 else f"{ms:.1f} ms" if ms >= 10 else f"{ms:.2f} ms"
+
+
+def _change(m: MetricComparison, value: float) -> str:
+    if not m.metric.relative:
+        return f"{value * 100:+.2f}pp"
+    return "from 0" if math.isinf(value) else f"{value:+.1%}"
+
+
+def _interval(m: MetricComparison) -> str:
+    if m.interval is None:
+        return "unknown"
+    return f"[{_change(m, m.interval[0])}, {_change(m, m.interval[1])}]"
+
+
+def _band(m: MetricComparison) -> str:
+    return f"+-{m.band * 100:.2f}pp" if not m.metric.relative else f"+-{m.band:.1%}"

@@ -1,0 +1,86 @@
+"""Start what one cell runs against: `perflab serve` (with `perflab worker`s and `perflab
+downstream` when the cell needs them) on free ports, or nothing for a user's own URL.
+
+Every process comes from `perflab.bench.servers`, in its own process group, and is stopped when
+the block ends, whatever happened inside it.
+
+Usage::
+
+    with cell_target(study, plan, log_dir=out / "logs" / "notes-async") as target:
+        target.base_url, target.pid
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from perflab.bench import servers
+from perflab.bench.availability import postgres_url, redis_url
+from perflab.bench.study import CellPlan, Study
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the load goes, and the process whose tree the signals watch (None: unknown)."""
+
+    base_url: str
+    pid: int | None
+
+
+def serve_args(server: dict[str, Any]) -> list[str]:
+    """`perflab serve` options from a [server] table. Usage: ``serve_args({"workers": 2})``"""
+    args: list[str] = []
+    for key, value in sorted(server.items()):
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    return args
+
+
+def server_env(plan: CellPlan, data_dir: Path) -> dict[str, str]:
+    """PERFLAB_* variables for the cell's server (and its workers): the cell's [env], a fresh
+    data folder, and its database. Usage: ``server_env(plan, tmp / "data")``"""
+    env = {"PERFLAB_DATA_DIR": str(data_dir)}
+    database = plan.settings.get("database")
+    if database == "sqlite":
+        # Named explicitly, so a PERFLAB_DATABASE_URL in the user's shell cannot leak in.
+        env["PERFLAB_DATABASE_URL"] = f"sqlite:///{data_dir / 'notes.db'}"
+    elif database == "postgres":
+        env["PERFLAB_DATABASE_URL"] = postgres_url()
+    if "downstream_latency_s" in plan.settings:
+        env["PERFLAB_DOWNSTREAM_LATENCY_S"] = str(plan.settings["downstream_latency_s"])
+    if "redis" in plan.needs:
+        env["PERFLAB_REDIS_URL"] = redis_url()
+        # A namespace per cell: jobs left by an earlier cell never reach this one's workers.
+        env["PERFLAB_QUEUE_NAMESPACE"] = f"bench-{plan.name}-{secrets.token_hex(3)}"
+    env.update({k: str(v) for k, v in plan.settings.get("env", {}).items()})
+    return env
+
+
+@contextlib.contextmanager
+def cell_target(study: Study, plan: CellPlan, *, log_dir: Path) -> Iterator[Target]:
+    """The running service for one run of `plan`. Raises servers.StartError. Usage: see module."""
+    if plan.server is None:
+        assert study.base_url is not None  # study.py: no [server] means a base_url is given
+        yield Target(study.base_url.rstrip("/"), study.pid)
+        return
+    env = server_env(plan, log_dir / "data")
+    with contextlib.ExitStack() as stack:
+        if plan.settings.get("downstream_service"):
+            latency_s = float(plan.settings.get("downstream_latency_s", 5.0))
+            downstream = stack.enter_context(servers.perflab_downstream(latency_s, log_dir=log_dir))
+            assert downstream.base_url is not None
+            env["PERFLAB_DOWNSTREAM"] = "http"
+            env["PERFLAB_DOWNSTREAM_URL"] = downstream.base_url
+        queue_workers = int(plan.settings.get("queue_workers", 0))
+        if queue_workers:
+            worker_args = ["--processes", str(queue_workers)]
+            stack.enter_context(servers.perflab_worker(worker_args, env, log_dir=log_dir))
+        server = stack.enter_context(
+            servers.perflab_serve(serve_args(plan.server), env, log_dir=log_dir)
+        )
+        assert server.base_url is not None
+        yield Target(server.base_url, server.pid)

@@ -1,0 +1,152 @@
+"""The results document (`perflab.bench/1`, docs/results-format.md): build, write, read.
+
+Written after every cell (so a Ctrl-C or a crash still leaves what ran), atomically: a reader
+never sees half a file.
+
+Usage::
+
+    document = new_document("perflab bench notes", profile="quick", repeat=1)
+    document["studies"].append(study_entry)
+    write_results(document, Path("perflab-results/run/results.json"))
+    read_results(Path("perflab-results/run"))["studies"]
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from perflab.loadgen.metadata import machine_metadata
+
+FORMAT = "perflab.bench/1"
+RESULTS_NAME = "results.json"
+_PACKAGES = (
+    "perflab",
+    "fastapi",
+    "starlette",
+    "pydantic",
+    "uvicorn",
+    "granian",
+    "uvloop",
+    "httptools",
+    "anyio",
+    "sqlalchemy",
+    "asyncpg",
+    "psycopg",
+    "redis",
+    "onnxruntime",
+    "opencv-python-headless",
+    "orjson",
+    "numpy",
+    "hdrhistogram",
+)
+
+
+class ResultsError(ValueError):
+    """A results file that cannot be read as `perflab.bench/1`."""
+
+
+def new_run_id(now_unix_s: float | None = None) -> str:
+    """UTC time + 4 hex chars, e.g. ``20261204T201500Z-3f2a``. Usage: ``new_run_id()``"""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now_unix_s or time.time()))
+    return f"{stamp}-{secrets.token_hex(2)}"
+
+
+def git_revision(where: Path | None = None) -> str | None:
+    """The checkout's short revision (+ "-dirty"), or None outside git. Usage: ``git_revision()``"""
+    cwd = where or Path(__file__).resolve().parent
+    try:
+        revision = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True, text=True,
+            timeout=5, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{revision}-dirty" if dirty else revision or None
+
+
+def _memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return None
+
+
+def _versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def machine() -> dict[str, Any]:
+    """Machine metadata for the document (load average after: set by `finish`)."""
+    info = dict(machine_metadata())
+    return {
+        **info,
+        "memory_bytes": _memory_bytes(),
+        "packages": {**info.get("packages", {}), **_versions()},
+        "git_revision": git_revision(),
+        "load_avg_before": list(os.getloadavg()),
+        "load_avg_after": None,
+    }
+
+
+def new_document(command: str, *, profile: str, repeat: int) -> dict[str, Any]:
+    """An empty results document for a run starting now. Usage: see module."""
+    now_unix_s = time.time()
+    return {
+        "format": FORMAT,
+        "run_id": new_run_id(now_unix_s),
+        "created_at_unix_s": now_unix_s,
+        "command": command,
+        "profile": profile,
+        "repeat": repeat,
+        "machine": machine(),
+        "studies": [],
+    }
+
+
+def finish(document: dict[str, Any]) -> None:
+    """Record the load average at the end. Usage: ``finish(document)``"""
+    document["machine"]["load_avg_after"] = list(os.getloadavg())
+
+
+def write_results(document: dict[str, Any], path: Path) -> Path:
+    """Write atomically (temp file + rename). Usage: ``write_results(doc, out / "results.json")``"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+    os.replace(temporary, path)
+    return path
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    """Read a results file (or the results.json in a folder), checking its format.
+
+    Usage: ``read_results(Path("perflab-results/20261204T201500Z-3f2a"))``
+    """
+    if path.is_dir():
+        path = path / RESULTS_NAME
+    try:
+        document = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise ResultsError(f"cannot read results {path}: {exc}") from exc
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        found = document.get("format") if isinstance(document, dict) else None
+        raise ResultsError(f"{path}: format {found!r}, expected {FORMAT!r}")
+    return document

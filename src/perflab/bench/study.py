@@ -1,0 +1,267 @@
+"""Studies as data: read a study TOML, check it, and resolve its cells for one profile.
+
+The five seeds' studies live in ``perflab/bench/studies/*.toml``; a user's own study is any TOML
+file with ``base_url`` and no ``[base.server]`` (no perflab server is started for it). See
+docs/bench.md for the file format.
+
+Usage::
+
+    study = load_study("faceblur", profile="quick")
+    for cell in study.selected_cells():
+        cell.settings_dict(), cell.needs
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from perflab.bench.study_schema import (
+    CELL_KEYS,
+    PROFILE_CELL_KEYS,
+    PROFILE_KEYS,
+    REFERENCE_KEYS,
+    ROLES,
+    SETTING_KEYS,
+    TOP_KEYS,
+    StudyError,
+    check_keys,
+    check_settings,
+    merge,
+)
+
+PROFILES = ("quick", "full", "smoke")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A seed's published figure (never measured here). Usage: ``ref.to_dict()``"""
+
+    cell: str | None
+    request: str | None
+    label: str
+    machine: str
+    source: str
+    figures: dict[str, float | None]
+
+    def to_dict(self) -> dict[str, Any]:
+        """As docs/results-format.md's Reference. Usage: ``ref.to_dict()``"""
+        keys = ("requests_per_s", "p50_ms", "p99_ms", "mean_ms", "failure_pct")
+        figures = {key: self.figures.get(key) for key in keys}
+        base = {"cell": self.cell, "request": self.request, "label": self.label}
+        return {**base, **figures, "machine": self.machine, "source": self.source}
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """One cell resolved for one profile: everything needed to run it.
+
+    Usage: ``plan.settings["load"], plan.needs, plan.settings_dict()``
+    """
+
+    name: str
+    label: str
+    role: str
+    settings: dict[str, Any]  # SETTING_KEYS, merged: base < profile < cell < profile.cell
+
+    @property
+    def server(self) -> dict[str, Any] | None:
+        """`perflab serve` options, or None for a user's own URL. Usage: ``plan.server``"""
+        server = self.settings.get("server")
+        return dict(server) if server is not None else None
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Services this cell needs (postgres, redis), explicit or implied by its settings."""
+        needs = set(self.settings.get("needs", []))
+        if self.settings.get("database") == "postgres":
+            needs.add("postgres")
+        if (self.server or {}).get("offload") == "queue":
+            needs.add("redis")
+        return tuple(sorted(needs))
+
+    @property
+    def warmup_s(self) -> float:
+        """Seconds of unrecorded load before measuring. Usage: ``plan.warmup_s``"""
+        return float(self.settings.get("warmup_s", 0.0))
+
+    def settings_dict(self) -> dict[str, Any]:
+        """The results file's ``settings`` (format docs/results-format.md)."""
+        settings = self.settings
+        if "stream" in settings:
+            load: dict[str, Any] = {"streams": [dict(s) for s in settings["stream"]]}
+        else:
+            load = dict(settings["load"])
+        return {
+            "server": self.server,
+            "env": {k: str(v) for k, v in sorted(settings.get("env", {}).items())},
+            "database": settings.get("database"),
+            "vars": dict(settings.get("vars", {})),
+            "queue_workers": int(settings.get("queue_workers", 0)),
+            "downstream": bool(settings.get("downstream_service", False)),
+            "downstream_latency_s": settings.get("downstream_latency_s"),
+            "warmup_s": self.warmup_s,
+            "load": load,
+        }
+
+
+@dataclass(frozen=True)
+class Study:
+    """A study resolved for one profile. Usage: ``load_study("notes", "quick").cells``"""
+
+    name: str
+    path: Path
+    profile: str
+    title: str
+    seed: str | None
+    question: str
+    slo_p99_ms: float
+    main_request: str | None
+    base_url: str | None  # a user's own service; None: perflab servers are started
+    pid: int | None
+    references: list[Reference]
+    cells: list[CellPlan]  # every cell, in file order
+    selected: list[str] = field(default_factory=list)  # the profile's cells, in file order
+
+    def cell(self, name: str) -> CellPlan:
+        """The cell called `name`, or StudyError listing them. Usage: ``study.cell("sync")``"""
+        for cell in self.cells:
+            if cell.name == name:
+                return cell
+        known = ", ".join(c.name for c in self.cells)
+        raise StudyError(f"study {self.name}: no cell {name!r}; cells: {known}")
+
+    def selected_cells(self, names: list[str] | None = None) -> list[CellPlan]:
+        """The cells to run: `names` if given (any cell), else the profile's choice."""
+        if names:
+            return [self.cell(name) for name in names]
+        return [c for c in self.cells if c.name in self.selected]
+
+
+def builtin_dir() -> Path:
+    """Where the five seeds' studies are. Usage: ``builtin_dir() / "notes.toml"``"""
+    return Path(str(resources.files("perflab.bench") / "studies"))
+
+
+def builtin_names() -> list[str]:
+    """The built-in studies, in seed order. Usage: ``builtin_names()``"""
+    order = ["faceblur", "classify", "notes", "payload", "fanout"]
+    found = {p.stem for p in builtin_dir().glob("*.toml")}
+    return [n for n in order if n in found] + sorted(found - set(order))
+
+
+def study_path(name_or_path: str) -> Path:
+    """A built-in study's file, or the path given. Usage: ``study_path("faceblur")``"""
+    builtin = builtin_dir() / f"{name_or_path}.toml"
+    if builtin.is_file():
+        return builtin
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.is_file():
+        if not path.is_file():
+            raise StudyError(f"no study file at {path}")
+        return path
+    raise StudyError(f"unknown study {name_or_path!r}; built-in: {', '.join(builtin_names())}")
+
+
+def load_study(name_or_path: str, profile: str = "quick") -> Study:
+    """Read, check and resolve a study for `profile`. Usage: ``load_study("payload", "full")``"""
+    path = study_path(name_or_path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise StudyError(f"{path}: {exc}") from exc
+    try:
+        return _resolve(document, path, profile)
+    except StudyError as exc:
+        raise StudyError(f"{path}: {exc}") from exc
+
+
+def _resolve(document: dict[str, Any], path: Path, profile: str) -> Study:
+    check_keys(document, TOP_KEYS, "top level")
+    for key in ("title", "question"):
+        if not isinstance(document.get(key), str):
+            raise StudyError(f"top level: `{key}` (a string) is required")
+    base = check_keys(document.get("base", {}), SETTING_KEYS, "[base]")
+    base = merge(base, {"needs": list(document.get("needs", []))}) if "needs" in document else base
+    if "base_url" in document and "server" in base:
+        raise StudyError("a study with `base_url` runs against that URL: drop [base.server]")
+    if "base_url" not in document and "server" not in base:
+        raise StudyError("give [base.server] (perflab serve options) or a top-level base_url")
+    cell_tables = document.get("cell") or [{"name": "default", "label": "as configured"}]
+    profiles = check_keys(document.get("profile", {}), set(document.get("profile", {})), "")
+    if profiles and profile not in profiles:
+        raise StudyError(f"no profile {profile!r}; this study has: {', '.join(profiles)}")
+    chosen = check_keys(profiles.get(profile, {}), PROFILE_KEYS, f"[profile.{profile}]")
+    names = [str(t.get("name", "")) for t in cell_tables]
+    _check_cell_names(names)
+    per_cell = check_keys(chosen.get("cell", {}), set(names), f"[profile.{profile}.cell]")
+    selected = list(chosen.get("cells", names))
+    unknown = sorted(set(selected) - set(names))
+    if unknown:
+        raise StudyError(f"[profile.{profile}] cells: unknown cell(s) {unknown}; cells: {names}")
+    profile_base = {k: v for k, v in chosen.items() if k not in ("cells", "cell", "slo_p99_ms")}
+    cells = [_cell(t, base, profile_base, per_cell) for t in cell_tables]
+    return Study(
+        name=path.stem,
+        path=path,
+        profile=profile,
+        title=document["title"],
+        seed=str(document["seed"]) if "seed" in document else None,
+        question=document["question"],
+        slo_p99_ms=float(chosen.get("slo_p99_ms", document.get("slo_p99_ms", 1000.0))),
+        main_request=document.get("main_request"),
+        base_url=document.get("base_url"),
+        pid=int(document["pid"]) if "pid" in document else None,
+        references=[_reference(t, i, names) for i, t in enumerate(document.get("reference", []))],
+        cells=cells,
+        selected=[n for n in names if n in selected],
+    )
+
+
+def _check_cell_names(names: list[str]) -> None:
+    for name in names:
+        if not name or not all(ch.isdigit() or ch == "-" or "a" <= ch <= "z" for ch in name):
+            raise StudyError(f"cell name {name!r}: use [a-z0-9-], e.g. 'async-process'")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise StudyError(f"cell names must differ; repeated: {repeated}")
+
+
+def _cell(
+    table: dict[str, Any],
+    base: dict[str, Any],
+    profile_base: dict[str, Any],
+    per_cell: dict[str, Any],
+) -> CellPlan:
+    name = str(table["name"])
+    where = f"cell {name}"
+    check_keys(table, CELL_KEYS, where)
+    role = str(table.get("role", "variant"))
+    if role not in ROLES:
+        raise StudyError(f"{where}: role must be one of {list(ROLES)}, got {role!r}")
+    own = {k: v for k, v in table.items() if k in SETTING_KEYS}
+    extra = dict(check_keys(per_cell.get(name, {}), PROFILE_CELL_KEYS, f"{where} (profile)"))
+    label = str(extra.pop("label", table.get("label", name)))
+    settings = merge(merge(merge(base, profile_base), own), extra)
+    if "stream" in settings and "load" in settings and "stream" not in base:
+        settings.pop("load")  # a cell that switches to streams drops the single load
+    check_settings(settings, where)
+    return CellPlan(name, label, role, settings)
+
+
+def _reference(table: dict[str, Any], index: int, cells: list[str]) -> Reference:
+    where = f"reference #{index + 1}"
+    check_keys(table, REFERENCE_KEYS, where)
+    for key in ("label", "machine", "source"):
+        if not isinstance(table.get(key), str):
+            raise StudyError(f"{where}: `{key}` (a string) is required")
+    cell = table.get("cell")
+    if cell is not None and cell not in cells:
+        raise StudyError(f"{where}: unknown cell {cell!r}; cells: {cells}")
+    text_keys = ("cell", "request", "label", "machine", "source")
+    figures: dict[str, float | None] = {k: float(v) for k, v in table.items() if k not in text_keys}
+    request = str(table["request"]) if "request" in table else None
+    return Reference(cell, request, table["label"], table["machine"], table["source"], figures)

@@ -1,0 +1,77 @@
+"""The report as Markdown, PR-sized: the headline table first, then a table per study.
+
+Usage::
+
+    text = render_markdown(results, [summarize_study(s) for s in results.studies])
+"""
+
+from __future__ import annotations
+
+from perflab.report.load import Results
+from perflab.report.summary import StudySummary
+from perflab.report.tables import (
+    HEADLINE_HEADER,
+    TEXT_COLUMNS,
+    headline_row,
+    knee_line,
+    machine_line,
+    reference_notes,
+    status_notes,
+    study_table,
+)
+from perflab.report.units import MISSING
+
+
+def render_markdown(results: Results, studies: list[StudySummary]) -> str:
+    """The whole report. Usage: ``render_markdown(results, summaries)``"""
+    lines = [
+        f"# perflab bench: {results.run_id}",
+        "",
+        *_table(HEADLINE_HEADER, [headline_row(s) for s in studies]),
+        "",
+        *_seed_note(studies),
+        f"Measured on {machine_line(results.machine)}.",
+        f"Command: `{results.command}` (profile {results.profile or MISSING}, "
+        f"{results.repeat} repeat{'s' if results.repeat != 1 else ''} per cell).",
+        "",
+    ]
+    for study in studies:
+        lines += _study_section(study)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _study_section(study: StudySummary) -> list[str]:
+    lines = [f"## {study.name}: {study.title}", ""]
+    if study.question:
+        lines += [f"*{study.question}*", ""]
+    lines += [study.sentence, ""]
+    if not study.cells:
+        return lines
+    header, rows, _ = study_table(study)
+    lines += [*_table(header, rows), ""]
+    notes = reference_notes(study) + status_notes(study)
+    notes += [knee_line(cell) for cell in study.cells if cell.knee]
+    return [*lines, *notes, ""] if notes else lines
+
+
+def _seed_note(studies: list[StudySummary]) -> list[str]:
+    lines = [
+        f"- {s.name}: *{r.get('label') or 'seed'}*, on "
+        f"{r.get('machine') or 'an unspecified machine'}"
+        for s in studies
+        if (r := s.headline_reference) is not None
+    ]
+    if not lines:
+        return []
+    return ["Seed figures are the seeds' own, measured on their machines:", "", *lines, ""]
+
+
+def _table(header: tuple[str, ...], rows: list[list[str]]) -> list[str]:
+    align = ["---" if name in TEXT_COLUMNS else "---:" for name in header]
+    # Markdown has no column span: a short row (a cell without numbers) is padded.
+    padded = [row + [MISSING] * (len(header) - len(row)) for row in rows]
+    return [_row(list(header)), _row(align), *(_row(row) for row in padded)]
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"

@@ -1,0 +1,36 @@
+"""Render a stored results document into report.md and report.html.
+
+Usage::
+
+    markdown, md_path, html_path = render_report(Path("perflab-results/RUN"), None)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from perflab.report.html_page import render_html
+from perflab.report.load import load_results
+from perflab.report.markdown import render_markdown
+from perflab.report.summary import summarize_study
+
+MARKDOWN_FILE = "report.md"
+HTML_FILE = "report.html"
+
+
+def render_report(
+    results_path: Path | str, out_dir: Path | str | None = None
+) -> tuple[str, Path, Path]:
+    """Read the results (file or directory), write report.md and report.html into `out_dir`
+    (default: beside the results file) and return the Markdown with both paths.
+    Usage: ``text, md_path, html_path = render_report("perflab-results/RUN", "out")``"""
+    results = load_results(Path(results_path))
+    summaries = [summarize_study(study) for study in results.studies]
+    target = Path(out_dir) if out_dir is not None else results.path.parent
+    target.mkdir(parents=True, exist_ok=True)
+    markdown = render_markdown(results, summaries)
+    md_path = target / MARKDOWN_FILE
+    html_path = target / HTML_FILE
+    md_path.write_text(markdown, encoding="utf-8")
+    html_path.write_text(render_html(results, summaries), encoding="utf-8")
+    return markdown, md_path, html_path
