@@ -26,13 +26,12 @@ import json
 import multiprocessing
 import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import cv2
 import matplotlib.cbook
@@ -40,7 +39,7 @@ import numpy as np
 import orjson
 import skimage.data
 
-from _harness import free_port, tree_cpu_s
+from _harness import perflab_serve, tree_cpu_s
 from perflab.app.faceblur.service import BlurOptions, blur_image, warm_up
 from perflab.config import FaceDetectorKind
 from perflab.loadgen import Closed, Expectation, RequestSpec, json_body, run
@@ -96,36 +95,10 @@ def serve(offload: str, log_dir: Path) -> Iterator[tuple[int, int]]:
 
     Default admission (by expected wait, 30 s budget) lets the c=100 closed loop through.
     """
-    port = free_port()
-    command = [sys.executable, "-m", "perflab", "serve", "--port", str(port), "--offload", offload]
-    env = {
-        **os.environ,
-        "PERFLAB_LOG_LEVEL": "warning",
-        "PERFLAB_WORKERS": "1",
-    }
-    with (log_dir / f"server-{offload}.log").open("wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while probe_once(port) is None:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server for {offload} did not start; see {log_dir}")
-            time.sleep(0.2)
-        yield port, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
-
-
-def probe_once(port: int) -> float | None:
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        connection.request("GET", "/healthz")
-        connection.getresponse().read()
-        connection.close()
-        return 0.0
-    except OSError:
-        return None
+    args = ["--offload", offload]
+    log_path = log_dir / f"server-{offload}.log"
+    with perflab_serve(args, {"PERFLAB_WORKERS": "1"}, log_path) as server:
+        yield urlsplit(server.url("/")).port or 80, server.pid
 
 
 def health_prober(port: int, stop: Any, results: Connection) -> None:

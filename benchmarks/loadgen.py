@@ -39,6 +39,7 @@ from typing import Any
 
 import orjson
 
+from _harness import free_port
 from _loadgen_noise import NoiseMeter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,6 +192,7 @@ def bench_locust(url: str, connections: int, duration_s: float) -> Result:
 
 
 def start_server(kind: str, port: int) -> subprocess.Popen[bytes]:
+    """A trivial server (not perflab), pinned to the server core by taskset."""
     server = subprocess.Popen(
         ["taskset", "-c", SERVER_CORE, sys.executable, str(ROOT / "benchmarks" /
          "_loadgen_server.py"), kind, str(port)],
@@ -203,12 +205,6 @@ def start_server(kind: str, port: int) -> subprocess.Popen[bytes]:
             time.sleep(0.1)
     server.kill()
     sys.exit("the benchmark server did not start")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def one_round(args: argparse.Namespace, url: str) -> tuple[list[Result], dict[str, Any]]:

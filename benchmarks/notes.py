@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, make_url, text
 
-from _harness import free_port, tree_cpu_s
+from _harness import free_port, perflab_serve, tree_cpu_s
 from perflab.loadgen import Closed, Expectation, RequestSpec, json_body, run
 
 NOTE = {"title": "title1", "description": "desc1"}
@@ -81,7 +81,8 @@ def ceiling_app() -> Any:
 
 @contextlib.contextmanager
 def _server(command: list[str], env: dict[str, str], ready_path: str, port: int) -> Iterator[int]:
-    """Run a server until the block ends; yield its pid (the root of the process tree)."""
+    """Run the ceiling app's server until the block ends; yield its pid (the root of the
+    process tree). Not perflab, so not perflab.bench.servers: any HTTP answer means up."""
     log_fd, log_name = tempfile.mkstemp(prefix="notes-bench-", suffix=".log")
     process = subprocess.Popen(command, env={**os.environ, **env}, stdout=log_fd, stderr=log_fd)
     os.close(log_fd)
@@ -94,7 +95,7 @@ def _server(command: list[str], env: dict[str, str], ready_path: str, port: int)
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready_path}", timeout=2):
                     break
             except urllib.error.HTTPError:
-                break  # it answers: up (perflab's /healthz says 200 only once the db is ready)
+                break  # it answers (404 on /): up
             except OSError:
                 pass
             time.sleep(0.2)
@@ -224,20 +225,17 @@ def _measure(targets: list[Target], db_url: str, requests: int) -> list[Result]:
 
 @contextlib.contextmanager
 def _perflab(db_url: str, workers: int, data_dir: str, name: str) -> Iterator[list[Target]]:
-    """`perflab serve --workers N` on `db_url`; its async and sync endpoints as targets."""
-    port = free_port()
-    command = [sys.executable, "-m", "perflab", "serve", "--port", str(port),
-               "--workers", str(workers), "--offload", "inline"]  # fmt: skip
-    env = {
-        "PERFLAB_DATABASE_URL": db_url,
-        "PERFLAB_DATA_DIR": data_dir,
-        "PERFLAB_LOG_LEVEL": "warning",
-    }
-    base = f"http://127.0.0.1:{port}"
-    with _server(command, env, "/healthz", port) as pid:
+    """`perflab serve --workers N` on `db_url`; its async and sync endpoints as targets.
+
+    Ready once /healthz says 200, which it does only once the database answers.
+    """
+    args = ["--workers", str(workers), "--offload", "inline"]
+    env = {"PERFLAB_DATABASE_URL": db_url, "PERFLAB_DATA_DIR": data_dir}
+    log_path = Path(data_dir) / f"server-{name}-{workers}w.log"
+    with perflab_serve(args, env, log_path) as server:
         yield [
-            Target(f"{name}/{workers}w/async", f"{base}/notes/", pid),
-            Target(f"{name}/{workers}w/sync", f"{base}/notes/sync/", pid),
+            Target(f"{name}/{workers}w/async", server.url("/notes/"), server.pid),
+            Target(f"{name}/{workers}w/sync", server.url("/notes/sync/"), server.pid),
         ]
 
 
@@ -251,7 +249,7 @@ def _ceiling(db_url: str, workers: int) -> Iterator[Target]:
                "--no-access-log", "--log-level", "warning"]  # fmt: skip
     env = {"NOTES_CEILING_DSN": db_url, "NOTES_CEILING_POOL": "10"}
     # The table must exist first: the perflab server started before it has created it.
-    with _server(command, env, "/", port) as pid:  # 404 on / means it is up
+    with _server(command, env, "/", port) as pid:
         yield Target(f"postgresql/{workers}w/ceiling", f"http://127.0.0.1:{port}/notes/", pid)
 
 

@@ -3,19 +3,17 @@ of 1,024 (here: 256) open files must lift it before it can hold seed 004's conne
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import resource
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from perflab import limits
-from tests.support.servers import RunningServer, free_port, get_json, wait_until_ready
+from perflab.bench.servers import perflab_downstream, perflab_serve
+from tests.support.servers import get_json
 
 LOW_SOFT_LIMIT = 256
 _, HARD_LIMIT = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -33,30 +31,6 @@ def low_soft_limit() -> None:
 
 def perflab_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "perflab", *args]
-
-
-@contextlib.contextmanager
-def started(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None
-) -> Iterator[RunningServer]:
-    """`perflab ARGS` started with the low soft limit, on a free port, until the block ends."""
-    port = free_port()
-    log_path = tmp_path / f"{args[0]}-{port}.log"
-    full_env = {**os.environ, "PERFLAB_DATA_DIR": str(tmp_path / "data"), **(env or {})}
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            perflab_command(*args, "--port", str(port)),
-            env=full_env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            preexec_fn=low_soft_limit,
-        )
-    server = RunningServer(process, f"http://127.0.0.1:{port}", log_path)
-    try:
-        wait_until_ready(server.url("/healthz"), process, log_path)
-        yield server
-    finally:
-        server.terminate()
 
 
 @needs_headroom
@@ -97,11 +71,16 @@ def test_every_process_of_the_study_lifts_its_own_limit(tmp_path: Path) -> None:
     # sockets, the service 400 + 1,200, the downstream 1,200. Without the raise, accept()
     # and connect() fail with EMFILE, and so do requests.
     users = 400
-    with started(tmp_path, "downstream", "--latency-s", "0.5") as downstream:
+    data = {"PERFLAB_DATA_DIR": str(tmp_path / "data")}
+    with perflab_downstream(
+        0.5, log_dir=tmp_path, env=data, preexec_fn=low_soft_limit
+    ) as downstream:
         _, health = get_json(downstream.url("/healthz"))
         assert health["open_files_limit"] == HARD_LIMIT
-        env = {"PERFLAB_DOWNSTREAM_URL": downstream.base_url}
-        with started(tmp_path, "serve", "--downstream", "http", env=env) as service:
+        env = {**data, "PERFLAB_DOWNSTREAM_URL": downstream.url("")}
+        with perflab_serve(
+            ["--downstream", "http"], env, log_dir=tmp_path, preexec_fn=low_soft_limit
+        ) as service:
             url = service.url("/async_concurrent")
             load = ["load", url, "-u", str(users), "-r", str(users), "-t", "2s", "--format", "json"]
             out = subprocess.run(

@@ -21,13 +21,13 @@ import pytest
 from hdrh.histogram import HdrHistogram
 
 from perflab.bench.compare import (
-    MWU_MIN_REPEATS,
     CellComparison,
     Comparison,
     Results,
     Verdict,
     compare_results,
 )
+from perflab.bench.compare_stats import MWU_MIN_REPEATS
 from perflab.loadgen.histogram import LatencyHistogram
 
 SAMPLE = Path(__file__).parents[1] / "report" / "data" / "sample-results.json"

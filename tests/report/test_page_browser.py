@@ -16,17 +16,7 @@ from tests.report.samples import (
     with_edge_cases,
     write,
 )
-from tests.support.services import unavailable
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 # Each uPlot root has a canvas with something painted on it, and each drawn series at
 # least one value; read from the page, per chart.
@@ -43,12 +33,6 @@ CHARTS_JS = """() => Array.from(document.querySelectorAll('.chart')).map(slot =>
 })"""
 SERIES_JS = """() => (window.perflabCharts || []).map(c => ({chart: c.chart,
   values: c.plot.data.slice(1).map(s => s.filter(v => v != null).length)}))"""
-
-
-def require_chromium() -> None:
-    # Debian's chromium, never a downloaded browser; `./dev test` installs it when it can.
-    if not Path(CHROMIUM).exists():
-        unavailable(f"headless Chromium is not installed at {CHROMIUM}")
 
 
 def artifacts_dir(tmp_path: Path) -> Path:

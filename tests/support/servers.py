@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -28,7 +27,6 @@ __all__ = [
     "free_port",
     "get_json",
     "perflab_server",
-    "wait_until_ready",
 ]
 
 TEST_MODEL_DIR = Path(tempfile.gettempdir()) / "perflab-test-models"
@@ -70,20 +68,6 @@ class RunningServer(Launched):
     def of(cls, launched: Launched) -> RunningServer:
         assert launched.base_url is not None
         return cls(launched.process, launched.base_url, launched.log_path, launched.name)
-
-
-def wait_until_ready(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    """Wait until `url` answers 200 or 503 (for tests that start a process their own way)."""
-    deadline = time.monotonic() + STARTUP_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()}")
-        with contextlib.suppress(OSError, ValueError):
-            status, _ = get_json(url, timeout_s=2)
-            if status in (200, 503):
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"server at {url} not up after {STARTUP_S:g} s:\n{log_path.read_text()}")
 
 
 @contextlib.contextmanager

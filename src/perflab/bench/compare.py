@@ -24,28 +24,27 @@ Usage::
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats  # type: ignore[import-untyped]  # scipy ships no type stubs
 
-from perflab.loadgen.histogram import LatencyHistogram
-
-
-@dataclass(frozen=True)
-class Metric:
-    """A compared metric. Usage: ``P99.higher_is_better  # False: lower latency is better``"""
-
-    key: str  # throughput | p50 | p99 | errors
-    label: str
-    higher_is_better: bool
-    floor: float  # smallest real change: a fraction of OLD (errors: of all requests)
-    relative: bool = True  # NEW/OLD - 1; False: NEW - OLD
-    tail_from_pct: float = 0.0  # latency samples for the test come from above this percentile
+from perflab.bench.compare_match import (
+    cells_of,
+    machine_difference,
+    paired,
+    settings_difference,
+    unavailable,
+)
+from perflab.bench.compare_stats import (
+    Metric,
+    mann_whitney,
+    metric_value,
+    variation,
+    welch_interval,
+)
 
 
 @dataclass(frozen=True)
@@ -173,13 +172,13 @@ def compare_results(old: Results, new: Results, routes: bool = False) -> Compari
     cells. Usage: ``compare_results(load_results(a), load_results(b)).counts()``"""
     machine = machine_difference(old.data["machine"], new.data["machine"])
     cells: list[CellComparison] = []
-    for study, old_study, new_study in _paired(old.data["studies"], new.data["studies"]):
-        study_reason = _unavailable(old_study, new_study)
-        pairs = _paired(_cells_of(old_study), _cells_of(new_study))
+    for study, old_study, new_study in paired(old.data["studies"], new.data["studies"]):
+        study_reason = unavailable(old_study, new_study)
+        pairs = paired(cells_of(old_study), cells_of(new_study))
         if not pairs:  # a study skipped on both sides, say, still gets its line
             cells.append(CellComparison(study, "(study)", None, (), study_reason or "no cells"))
         for name, old_cell, new_cell in pairs:
-            reason = machine or study_reason or _unavailable(old_cell, new_cell)
+            reason = machine or study_reason or unavailable(old_cell, new_cell)
             if reason is None and old_cell is not None and new_cell is not None:
                 differences = settings_difference(old_cell["settings"], new_cell["settings"])
                 reason = f"settings differ: {'; '.join(differences)}" if differences else None
@@ -192,34 +191,6 @@ def compare_results(old: Results, new: Results, routes: bool = False) -> Compari
             if routes:
                 cells.extend(_route_comparisons(study, name, old_runs, new_runs))
     return Comparison(old, new, machine, cells, geometric_means(cells))
-
-
-Item = dict[str, Any]
-
-
-def _paired(old: list[Item], new: list[Item]) -> list[tuple[str, Item | None, Item | None]]:
-    """(name, OLD item, NEW item), matched by name: NEW's order, then what only OLD has."""
-    old_named = {item["name"]: item for item in old}
-    new_named = {item["name"]: item for item in new}
-    names = [*new_named, *(name for name in old_named if name not in new_named)]
-    return [(name, old_named.get(name), new_named.get(name)) for name in names]
-
-
-def _cells_of(study: Item | None) -> list[Item]:
-    return list((study or {}).get("cells") or [])
-
-
-def _unavailable(old: Item | None, new: Item | None) -> str | None:
-    """Why a study or cell has nothing to compare on a side (missing, skipped, failed)."""
-    found: dict[tuple[str, str], list[str]] = {}  # (status, reason) -> sides
-    for side, item in (("OLD", old), ("NEW", new)):
-        if item is None:
-            found.setdefault(("missing", ""), []).append(side)
-        elif item.get("status", "ran") != "ran" or item.get("runs") == []:
-            why = f": {item['reason']}" if item.get("reason") else ""
-            found.setdefault((str(item.get("status", "no runs")), why), []).append(side)
-    reasons = [f"{status} in {' and '.join(sides)}{why}" for (status, why), sides in found.items()]
-    return "; ".join(reasons) or None
 
 
 def _route_comparisons(
@@ -253,13 +224,13 @@ def compare_metric(
     request name's part of them). Usage: ``compare_metric(P99, old_recordings, new_recordings)``"""
     old_values = np.array([metric_value(metric, r) for r in old])
     new_values = np.array([metric_value(metric, r) for r in new])
-    spread = math.hypot(_variation(metric, old_values), _variation(metric, new_values))
+    spread = math.hypot(variation(metric, old_values), variation(metric, new_values))
     band = metric.floor + BAND_SIGMAS * spread
     if not metric.relative:
         change = float(new_values.mean() - old_values.mean())
-        interval = _welch_interval(old_values, new_values)
+        interval = welch_interval(old_values, new_values, CONFIDENCE)
     elif old_values.min() > 0 and new_values.min() > 0:
-        log_interval = _welch_interval(np.log(old_values), np.log(new_values))
+        log_interval = welch_interval(np.log(old_values), np.log(new_values), CONFIDENCE)
         change = math.exp(float(np.log(new_values).mean() - np.log(old_values).mean())) - 1
         interval = (
             None
@@ -284,33 +255,6 @@ def compare_metric(
         verdict,
         reason,
     )
-
-
-def _variation(metric: Metric, values: np.ndarray[Any, Any]) -> float:
-    """Run-to-run variation of one side: coefficient of variation (errors: SD of the rate)."""
-    if values.size < 2:
-        return 0.0
-    deviation = float(values.std(ddof=1))
-    if not metric.relative:
-        return deviation
-    mean = float(values.mean())
-    return deviation / mean if mean > 0 else 0.0
-
-
-def _welch_interval(
-    old: np.ndarray[Any, Any], new: np.ndarray[Any, Any]
-) -> tuple[float, float] | None:
-    """CONFIDENCE interval of mean(new) - mean(old), Welch's t; None with < 2 values a side."""
-    if old.size < 2 or new.size < 2:
-        return None
-    old_var, new_var = old.var(ddof=1) / old.size, new.var(ddof=1) / new.size
-    difference = float(new.mean() - old.mean())
-    error = math.sqrt(old_var + new_var)
-    if error == 0:
-        return difference, difference
-    freedom = (old_var + new_var) ** 2 / (old_var**2 / (old.size - 1) + new_var**2 / (new.size - 1))
-    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, freedom)) * error
-    return difference - half, difference + half
 
 
 def _verdict(
@@ -361,120 +305,3 @@ def _geomean(cells: list[CellComparison], key: str) -> float | None:
     ratios = [1 + m.change for c in cells if (m := c.metric(key)) is not None]
     finite = [r for r in ratios if 0 < r < math.inf]
     return math.exp(sum(map(math.log, finite)) / len(finite)) if finite else None
-
-
-# What makes two machines different for performance; hostname, kernel and load are reported
-# but allowed to differ (a rebuilt VM of the same type is the same machine).
-MACHINE_KEYS = ("cpu", "cores", "usable_cores")
-# Each cell gets a fresh SQLite file in a temporary folder: its path says nothing about the cell.
-_SQLITE_FILE = re.compile(r"^(sqlite[a-z0-9+]*:///).+$")
-
-
-def machine_difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
-    """Why two runs' machines differ (CPU model, cores), or None.
-    Usage: ``machine_difference(old.data["machine"], new.data["machine"])``"""
-    differences = [
-        f"{key} {old.get(key)!r} vs {new.get(key)!r}"
-        for key in MACHINE_KEYS
-        if (key in old or key in new) and old.get(key) != new.get(key)
-    ]
-    return f"different machine: {'; '.join(differences)}" if differences else None
-
-
-def settings_difference(old: Any, new: Any, where: str = "") -> list[str]:
-    """The settings keys whose values differ, as "key: OLD -> NEW".
-    Usage: ``settings_difference({"workers": 1}, {"workers": 2})  # ["workers: 1 -> 2"]``"""
-    if isinstance(old, dict) and isinstance(new, dict):
-        differences = []
-        for key in [*old, *(k for k in new if k not in old)]:
-            inner = f"{where}.{key}" if where else str(key)
-            if key not in old or key not in new:
-                shown_old = repr(old[key]) if key in old else "absent"
-                shown_new = repr(new[key]) if key in new else "absent"
-                differences.append(f"{inner}: {shown_old} -> {shown_new}")
-            else:
-                differences.extend(settings_difference(old[key], new[key], inner))
-        return differences
-    if _normal(old) == _normal(new):
-        return []
-    return [f"{where or 'settings'}: {old!r} -> {new!r}"]
-
-
-def _normal(value: Any) -> Any:
-    if isinstance(value, str):
-        return _SQLITE_FILE.sub(r"\1<file>", value)
-    if isinstance(value, list):
-        return [_normal(v) for v in value]
-    return value
-
-
-def metric_value(metric: Metric, recording: dict[str, Any]) -> float:
-    """One repeat's value: ok answers/s, latency percentile in us, or failed fraction.
-    Usage: ``metric_value(P99, run["recording"])`` (or one request name's part of it)"""
-    if metric.key == "throughput":
-        duration_s = float(recording["duration_s"])
-        return float(recording["ok"]) / duration_s if duration_s > 0 else 0.0
-    if metric.key == "errors":
-        requests = int(recording["requests"])
-        return int(recording["failures"]) / requests if requests else 0.0
-    return float(recording["latency_us"]["percentiles"][metric.key.removeprefix("p")])
-
-
-# On the repeats' own values only from this many a side: with fewer, the test cannot reach
-# significance at all (2 vs 2: the smallest two-sided p is 0.33; 4 vs 4: 0.03).
-MWU_MIN_REPEATS = 4
-# Latencies drawn from a histogram for the test, at most, per side: p-values from 100,000
-# latencies flag shifts of a fraction of a percent, which the band calls noise anyway.
-SAMPLE_LIMIT = 200
-
-
-def mann_whitney(
-    metric: Metric,
-    old: list[dict[str, Any]],
-    new: list[dict[str, Any]],
-    old_values: np.ndarray[Any, Any],
-    new_values: np.ndarray[Any, Any],
-) -> tuple[float | None, str]:
-    """Two-sided Mann-Whitney U p-value and what it ran on: the repeats' values when each side
-    has MWU_MIN_REPEATS, else per-second windows (throughput, errors) or latencies drawn from
-    the merged histograms. Usage: ``p, test = mann_whitney(P50, old, new, old_v, new_v)``"""
-    if min(old_values.size, new_values.size) >= MWU_MIN_REPEATS:
-        old_sample, new_sample, test = list(old_values), list(new_values), "repeats"
-    elif metric.key in ("throughput", "errors"):
-        old_sample, new_sample = _windows(metric, old), _windows(metric, new)
-        test = "per-second windows"
-    else:
-        old_sample, new_sample = _latency_samples(metric, old), _latency_samples(metric, new)
-        tail = metric.tail_from_pct
-        test = f"latencies above p{tail:g}" if tail else "latencies"
-    if not old_sample or not new_sample:
-        return None, f"{test}: none recorded"
-    if len(set(old_sample) | set(new_sample)) == 1:
-        return 1.0, test  # all equal: nothing to rank, and no difference
-    return float(stats.mannwhitneyu(old_sample, new_sample).pvalue), test
-
-
-def _windows(metric: Metric, recordings: list[dict[str, Any]]) -> list[float]:
-    """Per-second ok answers (or failed fraction) of every repeat, last partial second dropped."""
-    values: list[float] = []
-    for recording in recordings:
-        windows = sorted(recording.get("time_series", []), key=lambda w: int(w["second"]))
-        for window in windows[:-1] if len(windows) > 1 else windows:
-            requests, failures = int(window["requests"]), int(window["failures"])
-            if metric.key == "throughput":
-                values.append(requests - failures)
-            elif requests:
-                values.append(failures / requests)
-    return values
-
-
-def _latency_samples(metric: Metric, recordings: list[dict[str, Any]]) -> list[float]:
-    """Evenly spaced quantiles (a deterministic draw) of the repeats' merged histogram, from
-    the metric's tail percentile up: never more points than requests in that tail."""
-    merged = LatencyHistogram()
-    for recording in recordings:
-        merged.merge(LatencyHistogram.decode(recording["histogram"]))
-    tail_pct = 100.0 - metric.tail_from_pct
-    count = min(SAMPLE_LIMIT, int(merged.total_count * tail_pct / 100))
-    grid = [metric.tail_from_pct + tail_pct * (i + 0.5) / count for i in range(count)]
-    return [float(v) for v in merged.values_at_percentiles(grid).values()]

@@ -15,20 +15,18 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import typer
 
 from perflab.bench.compare import Results, compare_results
 from perflab.bench.compare_render import render_markdown, render_terminal
+from perflab.bench.results import ResultsError, read_results_file
 
-FORMAT = "perflab.bench/1"
-RESULTS_FILE = "results.json"
 # What compare reads from every run's recording and each of its request names.
 _SUMMARY_KEYS = ("requests", "failures", "ok", "duration_s", "latency_us", "histogram")
 
 
-class CompareInputError(Exception):
-    """A results file that cannot be read or is not `perflab.bench/1`; says which and why."""
+class CompareInputError(ResultsError):
+    """A `perflab.bench/1` file without what compare reads; says which file and which part."""
 
 
 class CompareFormat(StrEnum):
@@ -40,24 +38,9 @@ class CompareFormat(StrEnum):
 
 def load_results(path: Path) -> Results:
     """A results file, or the results.json in a directory, checked for what compare reads.
+    Raises ResultsError (CompareInputError for a part compare needs that is missing).
     Usage: ``load_results(Path("perflab-results/20261204T201500Z-3f2a"))``"""
-    file = path / RESULTS_FILE if path.is_dir() else path
-    try:
-        data = orjson.loads(file.read_bytes())
-    except FileNotFoundError:
-        where = (
-            f"{path}: no {RESULTS_FILE} in this folder" if file != path else f"{path}: no such file"
-        )
-        raise CompareInputError(where) from None
-    except OSError as exc:
-        raise CompareInputError(f"{file}: cannot read ({exc.strerror or exc})") from None
-    except orjson.JSONDecodeError as exc:
-        raise CompareInputError(f"{file}: not JSON ({exc})") from None
-    found = data.get("format") if isinstance(data, dict) else None
-    if found != FORMAT:
-        raise CompareInputError(
-            f"{file}: not a perflab bench results file (format {found!r}, expected {FORMAT!r})"
-        )
+    file, data = read_results_file(path)
     try:
         _check(data)
     except (KeyError, TypeError, ValueError) as exc:
@@ -108,7 +91,7 @@ def compare(
     Exit status 1 if anything regressed, 2 if an input cannot be read, else 0."""
     try:
         comparison = compare_results(load_results(old), load_results(new), routes=routes)
-    except CompareInputError as exc:
+    except ResultsError as exc:
         typer.echo(f"perflab compare: {exc}", err=True)
         raise typer.Exit(2) from None
     markdown = render_markdown(comparison)

@@ -13,6 +13,7 @@ Usage::
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -50,7 +51,11 @@ _PACKAGES = (
 
 
 class ResultsError(ValueError):
-    """A results file that cannot be read as `perflab.bench/1`."""
+    """A results file that cannot be read as `perflab.bench/1`; the message names it and why."""
+
+
+class ResultsNotFoundError(ResultsError, FileNotFoundError):
+    """No results at the path given: no such file, or no results.json in the folder."""
 
 
 def new_run_id(now_unix_s: float | None = None) -> str:
@@ -135,18 +140,62 @@ def write_results(document: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def read_results(path: Path) -> dict[str, Any]:
-    """Read a results file (or the results.json in a folder), checking its format.
+def results_file(path: Path, *, newest_run: bool = False) -> Path:
+    """The results.json a path names: the file itself, or the one in a folder; with
+    `newest_run`, also the newest run folder's inside a folder of runs (`perflab report`).
 
-    Usage: ``read_results(Path("perflab-results/20261204T201500Z-3f2a"))``
+    Usage: ``results_file(Path("perflab-results"), newest_run=True)``
     """
-    if path.is_dir():
-        path = path / RESULTS_NAME
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise ResultsNotFoundError(f"{path}: no such file (neither a file nor a directory)")
+    direct = path / RESULTS_NAME
+    if direct.is_file():
+        return direct
+    # Run folders are named by UTC time first, so the largest name is the newest run.
+    nested = sorted(path.glob(f"*/{RESULTS_NAME}")) if newest_run else []
+    if nested:
+        return nested[-1]
+    where = " or its run folders" if newest_run else ""
+    raise ResultsNotFoundError(f"{path}: no {RESULTS_NAME} in this folder{where}")
+
+
+def read_results_file(path: Path, *, newest_run: bool = False) -> tuple[Path, dict[str, Any]]:
+    """The one reader of results files for bench, report and compare: find the file (see
+    `results_file`), parse it and check its format; return the file read and the document.
+    Raises ResultsError (ResultsNotFoundError, also a FileNotFoundError, when there is none).
+
+    Usage: ``file, document = read_results_file(Path("perflab-results/20261204T201500Z-3f2a"))``
+    """
+    file = results_file(path, newest_run=newest_run)
     try:
-        document = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise ResultsError(f"cannot read results {path}: {exc}") from exc
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        found = document.get("format") if isinstance(document, dict) else None
-        raise ResultsError(f"{path}: format {found!r}, expected {FORMAT!r}")
-    return document
+        # The standard library's parser, not orjson: it also reads NaN and Infinity, which
+        # json.dumps writes and the report shows as missing values.
+        document = json.loads(file.read_bytes())
+    except FileNotFoundError:  # gone since it was found
+        raise ResultsNotFoundError(f"{file}: no such file") from None
+    except OSError as exc:
+        raise ResultsError(f"{file}: cannot read ({exc.strerror or exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ResultsError(f"{file} is not JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise ResultsError(
+            f"{file}: not a perflab bench results file (it holds no results document, "
+            "a JSON object)"
+        )
+    found = document.get("format")
+    if found != FORMAT:
+        raise ResultsError(
+            f"{file}: not a perflab bench results file (format {found!r}; this perflab reads "
+            f"{FORMAT!r}, written by `perflab bench`)"
+        )
+    return file, document
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    """The document in a results file (or the results.json in a folder), format checked.
+
+    Usage: ``read_results(Path("perflab-results/20261204T201500Z-3f2a"))["studies"]``
+    """
+    return read_results_file(path)[1]

@@ -142,7 +142,12 @@ atexit.register(stop_all)
 
 
 def _launch(
-    name: str, cli_args: Sequence[str], env: Mapping[str, str] | None, log_dir: Path, tag: str
+    name: str,
+    cli_args: Sequence[str],
+    env: Mapping[str, str] | None,
+    log_dir: Path,
+    tag: str,
+    preexec_fn: Callable[[], object] | None = None,
 ) -> Launched:
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}-{tag}.log"
@@ -150,7 +155,12 @@ def _launch(
     command = [sys.executable, "-m", "perflab", name, *cli_args]
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            command, env=full_env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            env=full_env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=preexec_fn,
         )
     launched = Launched(name, process, None, log_path)
     with _live_lock:
@@ -204,14 +214,17 @@ def perflab_serve(
     ready_path: str = "/healthz",
     ready_statuses: Collection[int] = (200,),
     ready_timeout_s: float = 120.0,
+    preexec_fn: Callable[[], object] | None = None,
 ) -> Iterator[Launched]:
     """Run `perflab serve ARGS` on a free port until the block ends; ready once `ready_path`
     answers one of `ready_statuses`. Raises StartError when it exits or is not ready in time.
+    `preexec_fn` runs in the child before perflab starts (e.g. to lower a resource limit).
 
     Usage: `with perflab_serve(["--workers", "2"], log_dir=out) as s: get(s.url("/healthz"))`
     """
     port = free_port()
-    launched = _launch("serve", ["--port", str(port), *args], env, log_dir, str(port))
+    cli_args = ["--port", str(port), *args]
+    launched = _launch("serve", cli_args, env, log_dir, str(port), preexec_fn)
     launched.base_url = f"http://127.0.0.1:{port}"
     url = launched.url(ready_path)
     with _running(launched, lambda: _answers(url, ready_statuses), ready_timeout_s) as running:
@@ -220,15 +233,20 @@ def perflab_serve(
 
 @contextlib.contextmanager
 def perflab_downstream(
-    latency_s: float, *, log_dir: Path, env: Mapping[str, str] | None = None
+    latency_s: float,
+    *,
+    log_dir: Path,
+    env: Mapping[str, str] | None = None,
+    preexec_fn: Callable[[], object] | None = None,
 ) -> Iterator[Launched]:
-    """Run `perflab downstream` (the fanout study's slow service) on a free port.
+    """Run `perflab downstream` (the fanout study's slow service) on a free port;
+    `preexec_fn` as for `perflab_serve`.
 
     Usage: `with perflab_downstream(0.5, log_dir=out) as d: url = d.url("/work?value=1")`
     """
     port = free_port()
     cli_args = ["--port", str(port), "--latency-s", str(latency_s)]
-    launched = _launch("downstream", cli_args, env, log_dir, str(port))
+    launched = _launch("downstream", cli_args, env, log_dir, str(port), preexec_fn)
     launched.base_url = f"http://127.0.0.1:{port}"
     url = launched.url("/healthz")
     with _running(launched, lambda: _answers(url, (200,)), 120.0) as running:

@@ -1,4 +1,5 @@
-"""Read a `perflab.bench/1` results document and merge each cell's repeats.
+"""Read a `perflab.bench/1` results document (with bench's one reader, which finds the file
+and checks the format) and merge each cell's repeats.
 
 The report reads only stored files (results are data). Everything optional in the format
 (references, runs, signals metrics, the knee) may be missing or null here, and the loader
@@ -15,19 +16,17 @@ Usage::
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from perflab.bench.results import FORMAT as FORMAT  # re-exported: the format this reads
+from perflab.bench.results import ResultsError, read_results_file
 from perflab.loadgen.histogram import LatencyHistogram
 
-FORMAT = "perflab.bench/1"
-RESULTS_FILE = "results.json"
-
-
-class ResultsFormatError(ValueError):
-    """The file is not a results document this report can read."""
+# A file this report cannot read (bench's one reader says why); no results at all is also a
+# FileNotFoundError.
+ResultsFormatError = ResultsError
 
 
 @dataclass
@@ -149,38 +148,10 @@ class Results:
     studies: list[Study]
 
 
-def results_file(path: Path) -> Path:
-    """The results.json a path names: the file, or the one in a directory (the newest run
-    folder's when given the parent of several runs). Usage: ``results_file(Path("out"))``"""
-    if path.is_file():
-        return path
-    if not path.is_dir():
-        raise FileNotFoundError(f"no results at {path}: neither a file nor a directory")
-    direct = path / RESULTS_FILE
-    if direct.is_file():
-        return direct
-    # Run folders are named by UTC time first, so the largest name is the newest run.
-    nested = sorted(path.glob(f"*/{RESULTS_FILE}"))
-    if nested:
-        return nested[-1]
-    raise FileNotFoundError(f"no {RESULTS_FILE} in {path} or its run folders")
-
-
 def load_results(path: Path) -> Results:
-    """Read and check a results document (file or directory). Usage: ``load_results(p)``"""
-    source = results_file(path)
-    try:
-        document = json.loads(source.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ResultsFormatError(f"{source} is not JSON: {error}") from error
-    if not isinstance(document, dict):
-        raise ResultsFormatError(f"{source} holds no results document (a JSON object)")
-    found = document.get("format")
-    if found != FORMAT:
-        raise ResultsFormatError(
-            f"{source} has format {found!r}; this perflab reads {FORMAT!r} "
-            "(written by `perflab bench`)"
-        )
+    """Read and check a results document (a file, a run folder, or a folder of runs: the
+    newest), and merge each cell's repeats. Usage: ``load_results(p)``"""
+    source, document = read_results_file(path, newest_run=True)
     return Results(
         path=source,
         run_id=str(document.get("run_id") or source.parent.name),

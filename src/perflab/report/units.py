@@ -12,7 +12,9 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
 MISSING = "—"
 
@@ -26,11 +28,21 @@ def finite(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def format_ms(value: object) -> str:
+def _missing_unless_finite(format_number: Callable[[float], str]) -> Callable[[object], str]:
+    """Make a formatter of finite numbers take any JSON value, as the module promises:
+    MISSING for null, text, NaN and infinity, so each formatter handles numbers only."""
+
+    @functools.wraps(format_number)
+    def format_value(value: object) -> str:
+        number = finite(value)
+        return MISSING if number is None else format_number(number)
+
+    return format_value
+
+
+@_missing_unless_finite
+def format_ms(value_ms: float) -> str:
     """A latency given in ms, as ms below a second and s above. Usage: ``format_ms(850)``"""
-    value_ms = finite(value)
-    if value_ms is None:
-        return MISSING
     if value_ms < 1:
         return f"{value_ms:.2f} ms"
     if value_ms < 10:
@@ -43,11 +55,9 @@ def format_ms(value: object) -> str:
     return f"{seconds:.1f}".removesuffix(".0") + " s"  # "2 s", "1.2 s"
 
 
-def format_rate(value: object) -> str:
+@_missing_unless_finite
+def format_rate(value_per_s: float) -> str:
     """Requests per second with about three significant digits. Usage: ``format_rate(31.24)``"""
-    value_per_s = finite(value)
-    if value_per_s is None:
-        return MISSING
     if value_per_s >= 100:
         return f"{value_per_s:,.0f}"
     if value_per_s >= 1:
@@ -55,20 +65,16 @@ def format_rate(value: object) -> str:
     return f"{value_per_s:.2f}"
 
 
-def format_ratio(value: object) -> str:
+@_missing_unless_finite
+def format_ratio(ratio: float) -> str:
     """A speed-up factor. Usage: ``format_ratio(4.08)  # -> "4.1x"``"""
-    ratio = finite(value)
-    if ratio is None:
-        return MISSING
     return f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.1f}x"
 
 
-def format_pct(value: object) -> str:
+@_missing_unless_finite
+def format_pct(value_pct: float) -> str:
     """A percentage; small non-zero shares keep a digit so they do not read as 0.
     Usage: ``format_pct(0.04)  # -> "0.04%"``"""
-    value_pct = finite(value)
-    if value_pct is None:
-        return MISSING
     if value_pct == 0:
         return "0%"
     if value_pct < 0.1:
@@ -78,18 +84,14 @@ def format_pct(value: object) -> str:
     return f"{value_pct:.0f}%"
 
 
-def format_bytes(value: object) -> str:
+@_missing_unless_finite
+def format_bytes(value_bytes: float) -> str:
     """Memory in MiB or GiB. Usage: ``format_bytes(812_345_344)  # -> "775 MiB"``"""
-    value_bytes = finite(value)
-    if value_bytes is None:
-        return MISSING
     mib = value_bytes / 2**20
     return f"{mib:.0f} MiB" if mib < 1024 else f"{mib / 1024:.1f} GiB"
 
 
-def format_cpu(value: object) -> str:
+@_missing_unless_finite
+def format_cpu(value_pct: float) -> str:
     """CPU as a share of one core (psutil's convention). Usage: ``format_cpu(187.0)``"""
-    value_pct = finite(value)
-    if value_pct is None:
-        return MISSING
     return f"{value_pct:.0f}%"

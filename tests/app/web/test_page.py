@@ -10,24 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.app.faceblur.images import grace_hopper_path
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.support.servers import RunningServer, perflab_server
-from tests.support.services import unavailable
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def require_chromium() -> None:
-    # Debian's chromium, never a downloaded browser; `./dev test` installs it when it can.
-    if not Path(CHROMIUM).exists():
-        unavailable(f"headless Chromium is not installed at {CHROMIUM}")
 
 
 @pytest.fixture(scope="module")
