@@ -63,7 +63,10 @@ def perflab_processes() -> list[psutil.Process]:
 
 def test_a_tiny_cell_writes_the_documented_results(tmp_path: Path) -> None:
     study_file = tiny_study(
-        tmp_path, server='server = { workers = 1, offload = "inline" }', cells=""
+        tmp_path,
+        top='main_request = "cpu"',
+        server='server = { workers = 1, offload = "inline" }',
+        cells="",
     )
     document = run(tmp_path, study_file)
     assert document["format"] == FORMAT
@@ -75,6 +78,7 @@ def test_a_tiny_cell_writes_the_documented_results(tmp_path: Path) -> None:
     [study] = document["studies"]
     assert study["status"] == "ran"
     assert study["slo_p99_ms"] == 500.0
+    assert study["main_request"] == "cpu"  # the report judges the study on this request
     [cell] = study["cells"]
     assert cell["status"] == "ran"
     assert cell["reason"] is None
@@ -128,6 +132,7 @@ def test_a_users_own_url_is_driven_without_starting_a_server(tmp_path: Path) -> 
     [study] = document["studies"]
     assert study["status"] == "ran"
     assert study["seed"] is None
+    assert study["main_request"] is None  # the study names none
     cpu, missing = study["cells"]
     assert cpu["status"] == "ran"
     assert cpu["settings"]["server"] is None

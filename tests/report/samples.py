@@ -48,7 +48,7 @@ def measured_cells(study: dict[str, Any]) -> list[dict[str, Any]]:
 
 def ok_rate_per_s(cell: dict[str, Any]) -> float:
     """Mean over repeats of correct answers per second, straight from the JSON."""
-    rates = []
+    rates: list[float] = []
     for run in cell["runs"]:
         recording = run["recording"]
         failures = sum(recording["failures_by_kind"].values())
@@ -217,3 +217,22 @@ def expected_charts(document: dict[str, Any]) -> int:
         )
         total += 2 + 3 + signals + (1 if knee else 0)
     return total
+
+
+def with_main_request(document: dict[str, Any], requests: dict[str, str | None]) -> dict[str, Any]:
+    """The sample with `main_request` set per study name, as bench now writes it (the stored
+    sample predates the key: there it reads as null)."""
+    document = copy.deepcopy(document)
+    for study in document["studies"]:
+        if study["name"] in requests:
+            study["main_request"] = requests[study["name"]]
+    return document
+
+
+def multi_name_study(document: dict[str, Any]) -> dict[str, Any]:
+    """The first study whose measured cells recorded several request names."""
+    return next(
+        s
+        for s in document["studies"]
+        if measured_cells(s) and all(len(names_of(c)) > 1 for c in measured_cells(s))
+    )

@@ -34,7 +34,7 @@ def test_markdown_starts_with_the_headline_table(tmp_path: Path) -> None:
     lines = markdown.splitlines()
     first_table = next(i for i, line in enumerate(lines) if line.startswith("|"))
     assert all(not line.startswith("## ") for line in lines[:first_table])
-    assert lines[first_table].startswith("| Study | Best right cell |")
+    assert lines[first_table].startswith("| Study | Figures of | Best right cell |")
     headline = lines[first_table + 2 : first_table + 2 + len(document["studies"])]
     for row, study in zip(headline, document["studies"], strict=True):
         assert row.startswith(f"| {study['name']} ")
@@ -120,7 +120,7 @@ def test_the_command_prints_markdown_and_says_where_the_files_went(tmp_path: Pat
     run = write(sample_document(), tmp_path / "run")
     result = CliRunner().invoke(app, ["report", str(run.parent), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    assert "| Study | Best right cell |" in result.output
+    assert "| Study | Figures of | Best right cell |" in result.output
     assert str(tmp_path / "out" / "report.md") in result.output
     assert (tmp_path / "out" / "report.html").exists()
     # Without --out the report lands beside the results.

@@ -69,6 +69,7 @@ def study_entry(study: Study) -> dict[str, Any]:
         "title": study.title,
         "question": study.question,
         "slo_p99_ms": study.slo_p99_ms,
+        "main_request": study.main_request,
         "status": "ran",
         "reason": None,
         "references": [ref.to_dict() for ref in study.references],

@@ -25,6 +25,7 @@ from perflab.report.tables import (
     HEADLINE_HEADER,
     KNEE_POINTS_HEADER,
     TEXT_COLUMNS,
+    figures_note,
     headline_row,
     knee_line,
     knee_points_rows,
@@ -53,9 +54,10 @@ def render_html(results: Results, studies: list[StudySummary]) -> str:
         f"{escape(results.profile or '—')} · {results.repeat} repeat(s) per cell</p>",
         "<h2>Headline</h2>",
         _table(HEADLINE_HEADER, [headline_row(s) for s in studies], "headline"),
-        "<p class='note'>Best right cell: the fastest cell doing it the right way; naive cell: "
-        "the slowest cell doing what the seed did. Seed figures are the seeds' own, measured "
-        "on other machines: compare shapes, not absolute numbers.</p>",
+        "<p class='note'>Figures of: the requests the row counts, the study's main request "
+        "where it names one. Best right cell: the fastest cell doing it the right way; naive "
+        "cell: the slowest cell doing what the seed did. Seed figures are the seeds' own, "
+        "measured on other machines: compare shapes, not absolute numbers.</p>",
     ]
     for index, (study, chart_data) in enumerate(zip(studies, data["studies"], strict=True)):
         body.append(_study_section(index, study, chart_data))
@@ -88,6 +90,7 @@ def _study_section(index: int, study: StudySummary, chart_data: dict[str, Any]) 
         parts.append(f"<p class='question'>{escape(study.question)}</p>")
     parts.append(f"<p class='sentence'>{escape(study.sentence)}</p>")
     if study.cells:
+        parts += [f"<p class='note'>{escape(line)}</p>" for line in figures_note(study)]
         header, rows, kinds = study_table(study)
         parts.append(_table(header, rows, "cells", kinds))
         notes = reference_notes(study) + status_notes(study)

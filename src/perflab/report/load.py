@@ -128,6 +128,7 @@ class Study:
     title: str
     question: str
     slo_p99_ms: float | None
+    main_request: str | None  # the request the study is about; None: judge all requests
     status: str  # ran | skipped | not_available
     reason: str | None
     references: list[dict[str, Any]]
@@ -172,6 +173,8 @@ def _study(data: dict[str, Any]) -> Study:
         title=str(data.get("title") or data["name"]),
         question=str(data.get("question") or ""),
         slo_p99_ms=float(slo) if slo is not None else None,
+        # Absent in files written before bench recorded it: judged on all requests then.
+        main_request=str(main) if (main := data.get("main_request")) else None,
         status=str(data.get("status") or "ran"),
         reason=data.get("reason"),
         references=[dict(r) for r in data.get("references") or []],

@@ -12,6 +12,7 @@ from perflab.report.summary import StudySummary
 from perflab.report.tables import (
     HEADLINE_HEADER,
     TEXT_COLUMNS,
+    figures_note,
     headline_row,
     knee_line,
     machine_line,
@@ -47,6 +48,8 @@ def _study_section(study: StudySummary) -> list[str]:
     lines += [study.sentence, ""]
     if not study.cells:
         return lines
+    for line in figures_note(study):
+        lines += [line, ""]
     header, rows, _ = study_table(study)
     lines += [*_table(header, rows), ""]
     notes = reference_notes(study) + status_notes(study)

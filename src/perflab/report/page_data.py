@@ -1,7 +1,9 @@
 """The data behind report.html's charts: one JSON-ready dict, small enough to inline.
 
 Per study that measured something: throughput per cell beside the seed's published figure,
-the latency spectrum per cell (p50..p99.99 on a "nines" axis), the per-second timeline
+the latency spectrum per cell (p50..p99.99 on a "nines" axis), both of the study's main
+request where a cell recorded it (`figures_of`, the same figures the headline uses), the
+per-second timeline (all requests)
 charts (see `timeline`), and the knee curve when a cell has one. Studies that measured
 nothing carry no chart data; the page shows their reason instead.
 
@@ -43,6 +45,7 @@ def _study(study: Study, summary: StudySummary) -> dict[str, Any]:
         "name": study.name,
         "title": study.title,
         "slo_p99_ms": study.slo_p99_ms,
+        "figures_of": summary.focus,  # throughput and spectrum count this request (None: all)
         "cells": [cell.name for cell in study.cells],  # fixes each cell's colour
         "charts": None,
     }
@@ -53,7 +56,7 @@ def _study(study: Study, summary: StudySummary) -> dict[str, Any]:
     axis_s, timeline = study_timeline(study.cells) if measured else ([], [])
     data["charts"] = {
         "throughput": _throughput(summary) if measured else None,
-        "spectrum": _spectrum(study) if measured else None,
+        "spectrum": _spectrum(study, summary) if measured else None,
         "timeline": {"t_s": axis_s, "charts": timeline},
         "knee": knee,
     }
@@ -65,14 +68,14 @@ def _throughput(summary: StudySummary) -> dict[str, Any]:
     measured: list[float | None] = []
     reference: list[float | None] = []
     notes: list[str | None] = []
-    for cell in summary.cells:
+    for cell in summary.judged:
         labels.append(cell.name)
         measured.append(_rounded(cell.throughput_per_s))
         ref = cell.reference or {}
         reference.append(_rounded(ref.get("requests_per_s")))
         notes.append(_reference_note(ref) if ref else None)
     # Rows for one request of a cell, or for no cell, get a bar of their own.
-    extra = [r for c in summary.cells for r in c.references if r is not c.reference]
+    extra = [r for c in summary.judged for r in c.references if r is not c.reference]
     for ref in extra + summary.unmatched_references:
         if finite(ref.get("requests_per_s")) is not None:
             labels.append(str(ref.get("label") or "seed"))
@@ -86,15 +89,16 @@ def _reference_note(ref: dict[str, Any]) -> str:
     return f"{ref.get('label') or 'seed'}, on {ref.get('machine') or 'an unspecified machine'}"
 
 
-def _spectrum(study: Study) -> dict[str, Any]:
+def _spectrum(study: Study, summary: StudySummary) -> dict[str, Any]:
     step = (SPECTRUM_LAST_NINES - SPECTRUM_FIRST_NINES) / (SPECTRUM_POINTS - 1)
     nines = [SPECTRUM_FIRST_NINES + i * step for i in range(SPECTRUM_POINTS)]
     percentiles = [100.0 * (1.0 - 10.0**-x) for x in nines]
     series = []
-    for cell in study.cells:
-        if not cell.measured:
+    for cell, judged in zip(study.cells, summary.judged, strict=True):
+        totals = cell.names[judged.figures_of] if judged.figures_of else cell.total
+        if not cell.measured or not totals.requests:
             continue
-        values_us = cell.total.histogram.values_at_percentiles(percentiles)
+        values_us = totals.histogram.values_at_percentiles(percentiles)
         series.append(
             {
                 "name": cell.name,

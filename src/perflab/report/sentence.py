@@ -3,7 +3,8 @@
 The sentence compares the best "right" cell with the slowest "naive" one (or, without that
 pair, the fastest measured cell with the slowest), and adds only what the numbers support:
 who won (a naive cell winning is said plainly), errors when they matter or dominate, an event
-loop that stalled, the SLO, and the knee with the resource that saturated first.
+loop that stalled, the SLO, and the knee with the resource that saturated first. Cells judged
+on the study's main request (their `figures_of`) are said to be: "On the small requests: ...".
 
 Usage::
 
@@ -54,13 +55,28 @@ def study_sentence(
     else:
         pair = [measured[0]]
         main = _describe(measured[0])
+    lead, focus_clauses = _focus(pair)
     clauses = [
+        *focus_clauses,
         *_error_clauses(pair),
         *_loop_lag_clause(pair),
         *_slo_clause(pair, slo_p99_ms),
         *_knee_clause(pair, cells),
     ]
-    return "; ".join([main, *clauses]) + "."
+    return "; ".join([lead + main, *clauses]) + "."
+
+
+def _focus(pair: list[CellSummary]) -> tuple[str, list[str]]:
+    """The lead naming the request the figures count, and a clause for a cell of the pair
+    judged on all requests because it did not record that request."""
+    focus = next((c.figures_of for c in pair if c.figures_of), None)
+    if focus is None:
+        return "", []
+    lead = f"On the {focus} requests: "
+    others = [c.name for c in pair if c.figures_of is None]
+    if not others:
+        return lead, []
+    return lead, [f"{' and '.join(others)} did not record {focus} requests: all its requests count"]
 
 
 def _rate(cell: CellSummary) -> float:
@@ -105,11 +121,13 @@ def _error_clauses(pair: list[CellSummary]) -> list[str]:
         kind = cell.main_failure
         if share >= ERRORS_DOMINATE_PCT:
             clauses.append(
-                f"errors dominate: {format_pct(share)} of {cell.name}'s requests failed, "
-                f"mostly {kind}"
+                f"errors dominate: {format_pct(share)} of {cell.name}'s {cell.requests_word} "
+                f"failed, mostly {kind}"
             )
         elif share >= ERRORS_WORTH_SAYING_PCT:
-            clauses.append(f"{format_pct(share)} of {cell.name}'s requests failed ({kind})")
+            clauses.append(
+                f"{format_pct(share)} of {cell.name}'s {cell.requests_word} failed ({kind})"
+            )
     return clauses
 
 

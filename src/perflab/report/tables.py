@@ -4,6 +4,7 @@ Usage::
 
     header, rows, kinds = study_table(summary)       # kinds: "cell naive", "sub", "seed", ...
     headline_row(summary)                            # one row of the headline table
+    figures_note(summary)                            # what the sentence and headline count
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from perflab.report.units import (
 
 HEADLINE_HEADER = (
     "Study",
+    "Figures of",  # the study's main request, or all requests
     "Best right cell",
     "req/s",
     "p99",
@@ -51,14 +53,15 @@ CELL_HEADER = (
 KNEE_HEADER = ("Cell", "Role", "Knee req/s", "p99 at knee", "First to saturate", "Evidence")
 KNEE_POINTS_HEADER = ("Offered req/s", "Served req/s", "p50", "p99", "Errors", "Within SLO")
 TEXT_COLUMNS = frozenset(
-    {"Study", "Best right cell", "Naive cell", "Cell", "Role", "Failures", "Evidence"}
+    {"Study", "Figures of", "Best right cell", "Naive cell", "Cell", "Role", "Failures"}
+    | {"Evidence"}
     | {"First to saturate", "Failure", "Within SLO"}
 )
 
 
 def headline_row(study: StudySummary) -> list[str]:
-    """Best right cell, seed figure, naive cell, speed-up, errors; a study that did not run
-    gives [name, reason]. Usage: ``headline_row(summary)``"""
+    """What the figures count, best right cell, seed figure, naive cell, speed-up, errors; a
+    study that did not run gives [name, reason]. Usage: ``headline_row(summary)``"""
     name = f"{study.name} (seed {study.seed})" if study.seed else study.name
     if study.status != "ran":
         return [name, f"{study.status.replace('_', ' ')}: {study.reason or 'no reason given'}"]
@@ -66,6 +69,8 @@ def headline_row(study: StudySummary) -> list[str]:
     seed = MISSING
     if reference is not None and finite(reference.get("requests_per_s")) is not None:
         seed = f"{format_rate(reference['requests_per_s'])} req/s"
+        if reference.get("request") != study.focus:  # the seed counted something else
+            seed += f" ({reference.get('request') or 'all'} requests)"
 
     def side(cell: CellSummary | None) -> list[str]:
         if cell is None:
@@ -83,12 +88,38 @@ def headline_row(study: StudySummary) -> list[str]:
     )
     return [
         name,
+        _figures_of(study),
         *side(study.best),
         seed,
         *side(study.naive),
         format_ratio(study.speedup),
         errors,
     ]
+
+
+def _figures_of(study: StudySummary) -> str:
+    if study.by_knee:  # the knee search drives the main request alone (the first without one)
+        return f"{study.main_request} requests" if study.main_request else "the first request"
+    if study.focus is None:
+        return "all requests"
+    return f"{study.focus} requests" + (" (not in every cell)" if study.unfocused else "")
+
+
+def figures_note(study: StudySummary) -> list[str]:
+    """A line saying the sentence, headline and two charts count the main request alone, while
+    the cell rows count all requests; empty when everything counts all requests.
+    Usage: ``figures_note(summary)``"""
+    if study.focus is None or study.by_knee:
+        return []
+    line = (
+        "The sentence, the headline, the throughput chart and the latency spectrum use the "
+        f"figures of the {study.focus} requests (the study's main request); each cell's own "
+        "row counts all its requests, with a row per request under it."
+    )
+    if study.unfocused:
+        names = ", ".join(cell.name for cell in study.unfocused)
+        line += f" Not recorded in every repeat of {names}: judged on all requests there."
+    return [line]
 
 
 def study_table(study: StudySummary) -> tuple[tuple[str, ...], list[list[str]], list[str]]:

@@ -71,6 +71,11 @@
       values: values };
   }
 
+  // The study's main request, when the throughput and spectrum count it alone.
+  function ofRequests(study) {
+    return study.figures_of ? ", " + study.figures_of + " requests" : "";
+  }
+
   function throughputChart(study, slot) {
     var data = study.charts.throughput;
     if (!data || !hasValues(data.measured.concat(data.reference))) {
@@ -82,7 +87,7 @@
     };
     return {
       opts: {
-        title: "Throughput (ok answers/s) beside the seed's published figure",
+        title: "Throughput (ok answers/s) beside the seed's published figure" + ofRequests(study),
         height: 280,
         legend: { live: false },
         scales: {
@@ -125,7 +130,7 @@
     if (slo) { series.push(slo.series); columns.push(slo.values); }
     return {
       opts: {
-        title: "Latency percentile spectrum (log scales)",
+        title: "Latency percentile spectrum (log scales)" + ofRequests(study),
         height: 280,
         scales: { x: { time: false, range: [NINES[0], NINES[NINES.length - 1]] },
           y: { distr: 3 } },
