@@ -16,6 +16,9 @@ labelled photos must come back with the label the kernel gives it in this proces
 Usage:
     .venv/bin/python benchmarks/classify.py                       # ~7 minutes on 2 cores
     .venv/bin/python benchmarks/classify.py --quick --json results/classify.json   # ~3.5 minutes
+    .venv/bin/python benchmarks/classify.py --only "process x1,queue x1,queue x2" --repeat 3
+    .venv/bin/python benchmarks/classify.py --drain 400 --repeat 3     # the queue worker alone
+    .venv/bin/python benchmarks/classify.py --users 600 --only "defaults,queue x1,queue x2"
 
 Goals: 0 failures at 600 users (seed: 6-7 %); process >= 70 % of the kernel alone on the same
 cores; queue with 1 worker >= 85 % of process with 1 process; queue with 2 workers >= 1.6x
@@ -41,12 +44,15 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import psutil
 import redis
 
 from _harness import perflab_serve, tree_cpu_s
 from perflab.app.classify.model import ensure_model
 from perflab.app.classify.service import ClassifyOptions, Prediction, classify_with
+from perflab.app.offload import wire
+from perflab.app.offload.kernels import kernel_named
 from perflab.app.offload.streams import QueueNames
 from perflab.loadgen import Closed, Expectation, Recording, RequestSpec, Users, form_body, run
 from perflab.loadgen.metadata import machine_metadata
@@ -303,10 +309,18 @@ def closed_loop(
     return row
 
 
-def users_run(args: argparse.Namespace, users: int, photos: list[Photo]) -> dict[str, Any]:
+def users_run(
+    args: argparse.Namespace,
+    users: int,
+    photos: list[Photo],
+    name: str = "defaults",
+    env: dict[str, str] | None = None,
+    queue_processes: int = 0,
+) -> dict[str, Any]:
     # Defaults: 1 web worker, process offloader, one process per core (cf. the seed's 1 API
-    # container and 1-4 model containers).
-    with configured(args, f"locust {users}", {}) as setup:
+    # container and 1-4 model containers). Else one of CONFIGS, still with 1 web worker.
+    label = f"{users} users" if name == "defaults" else f"{users} users, {name}"
+    with configured(args, f"locust {users} {name}", env or {}, queue_processes) as setup:
         index = RequestSpec(
             f"{setup.base_url}/", name="GET /", weight=len(photos), expect=Expectation((200,))
         )
@@ -317,7 +331,7 @@ def users_run(args: argparse.Namespace, users: int, photos: list[Photo]) -> dict
         after = cpu_sample(setup.pids)
     seconds = recording.duration_s
     row = {
-        "config": f"{users} users",
+        "config": label,
         "users": users,
         **figures(recording.total(), seconds),
         "index": figures(recording.names["GET /"], seconds),
@@ -359,6 +373,54 @@ def killed_worker(args: argparse.Namespace, photos: list[Photo], rps: float) -> 
     row = {"config": "queue x2, one SIGKILLed", **figures(recording.total(), recording.duration_s)}
     row.update(sent=requests, killed=killed, worker_stats=stats, worker_exit=setup.worker_exit)
     print(f"  {row_text(row)}", flush=True)
+    return row
+
+
+def worker_drain(args: argparse.Namespace, photos: list[Photo], jobs: int) -> dict[str, Any]:
+    """`perflab worker --processes 1` draining `jobs` classify jobs queued before it started:
+    its images/s from its first answer to its last, with no API and no HTTP (the worker's own
+    rate, to hold against the kernel alone), and its CPU per image. Every answer is checked."""
+    setup = Setup()
+    names, kernel = QueueNames(setup.namespace), kernel_named("classify")
+    reply_stream = names.reply("drain")
+    client = redis.Redis.from_url(args.redis)
+    client.xgroup_create(reply_stream, "open", id="$", mkstream=True)  # as the API would
+    seconds, micros = client.time()
+    deadline_ms = str(seconds * 1000 + micros // 1000 + 3_600_000)
+    with client.pipeline(transaction=False) as pipe:
+        for number in range(jobs):
+            raw = msgspec.Raw(wire.encode_args(kernel, (photos[number % len(photos)][1],)))
+            job = wire.encode(wire.Job(number, "classify", reply_stream, raw))
+            pipe.xadd(names.jobs("classify"), {"deadline_ms": deadline_ms, "job": job})
+        pipe.execute()
+    env = {"PERFLAB_MODEL_DIR": str(args.model_dir), "PERFLAB_BATCH_MAX": "1"}
+    with queue_worker(args, setup, 1, env, args.log_dir / "worker-drain.log"):
+        while (first := client.xlen(reply_stream)) == 0:
+            time.sleep(0.002)
+        started_s, cpu_s = time.perf_counter(), tree_cpu_s(setup.pids["workers"])
+        while (answered := client.xlen(reply_stream)) < jobs:
+            time.sleep(0.002)
+        seconds_taken = time.perf_counter() - started_s
+        cpu_s = tree_cpu_s(setup.pids["workers"]) - cpu_s
+        wrong = 0
+        for _, fields in client.xrange(reply_stream):
+            reply = wire.decode_reply(fields[b"reply"])
+            found = wire.decode_result(kernel, reply.result) if reply.error is None else None
+            label = photos[reply.job_id % len(photos)][2]
+            wrong += not isinstance(found, Prediction) or found.label != label
+    client.close()
+    row = {
+        "config": "worker drain x1",
+        "rps": (answered - first) / seconds_taken,
+        "wrong": wrong,
+        "cpu_ms_per_image": 1000 * cpu_s / (answered - first),
+        "worker_exit": setup.worker_exit,
+    }
+    print(
+        f"  {row['config']:26} {'':6} {row['rps']:7.1f}  (no HTTP; wrong labels: {wrong}; "
+        f"{row['cpu_ms_per_image']:.1f} ms of worker CPU per image)",
+        flush=True,
+    )
     return row
 
 
@@ -462,6 +524,122 @@ def report_goals(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return goals
 
 
+def main_drain(args: argparse.Namespace) -> None:
+    """`args.repeat` rounds of: the kernel alone in one process, then one worker draining."""
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
+    ratios = []
+    with tempfile.TemporaryDirectory(prefix="perflab-classify-") as tmp:
+        args.model_dir = Path(tmp)
+        ensure_model(args.model_dir)
+        photos = labelled_photos(args.model_dir)
+        kernel_s = args.kernel_s or 6.0
+        for number in range(1, args.repeat + 1):
+            print(f"round {number}: images/s")
+            alone = kernel_alone(args.model_dir, 1, kernel_s)
+            drained = worker_drain(args, photos, args.drain)
+            ratios.append(drained["rps"] / alone["rps"])
+    each = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+    print(
+        f"worker drain x1 / kernel alone x1: {each}; median {sorted(ratios)[len(ratios) // 2]:.2f}"
+    )
+    print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+
+
+def main_only(args: argparse.Namespace, chosen: list[str]) -> None:
+    """Only the chosen closed-loop configurations, `args.repeat` rounds of them back to back,
+    then each round's ratios (what the goals compare) and their median."""
+    configs = {name: (env, queue_processes) for name, env, queue_processes in CONFIGS}
+    unknown = [name for name in chosen if name not in configs]
+    if unknown:
+        raise SystemExit(f"unknown configurations {unknown}; known: {', '.join(configs)}")
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
+    rounds: list[dict[str, dict[str, Any]]] = []
+    with tempfile.TemporaryDirectory(prefix="perflab-classify-") as tmp:
+        args.model_dir = Path(tmp)
+        ensure_model(args.model_dir)
+        photos = labelled_photos(args.model_dir)
+        header = f"  {'':26} {'reqs':>6} {'req/s':>7} {'p50':>8} {'p99':>8} {'max':>8}  failures"
+        for number in range(1, args.repeat + 1):
+            print(f"\nround {number}: closed loop, c={CONNECTIONS}, POST /predict, 1 web worker")
+            print(header)
+            rows: dict[str, dict[str, Any]] = {}
+            for name in chosen:
+                env, queue_processes = configs[name]
+                if name.startswith("kernel alone"):
+                    rows[name] = kernel_alone(args.model_dir, int(name[-1]), args.kernel_s or 10.0)
+                else:
+                    rows[name] = closed_loop(args, name, env, photos, queue_processes)
+            print(CPU_HEADER)
+            for row in rows.values():
+                if "cores" in row:
+                    print(cpu_text(row))
+            rounds.append(rows)
+    print("\nratios per round (and the median)")
+    # "queue x1 ..." against process x1, "queue x2 ..." against the "queue x1 ..." of the same
+    # suffix (a configuration a caller added to CONFIGS, e.g. an older build, compares too).
+    pairs = [(n, "process x1") for n in chosen if n.startswith("queue x1")]
+    pairs += [(n, n.replace("x2", "x1", 1)) for n in chosen if n.startswith("queue x2")]
+    for top, bottom in pairs:
+        if bottom in chosen:
+            ratios = sorted(rows[top]["rps"] / rows[bottom]["rps"] for rows in rounds)
+            each = ", ".join(f"{r:.2f}" for r in ratios)
+            print(f"  {top} / {bottom}: {each}; median {ratios[len(ratios) // 2]:.2f}")
+    print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        document = {
+            "study": "classify",
+            "metadata": machine_metadata(),
+            "packages": {name: version(name) for name in STUDY_PACKAGES},
+            "only": chosen,
+            "rounds": [list(rows.values()) for rows in rounds],
+        }
+        args.json.write_text(json.dumps(document, indent=2, default=str))
+
+
+def main_users(args: argparse.Namespace, counts: list[int], chosen: list[str]) -> None:
+    """Only the seed's locust pattern, at each of `counts` users, for each chosen configuration
+    (`defaults`, or a closed-loop one such as `queue x2`), each on fresh servers."""
+    configs: dict[str, tuple[dict[str, str], int]] = {"defaults": ({}, 0)}
+    configs |= {name: (env, q) for name, env, q in CONFIGS}
+    unknown = [name for name in chosen if name not in configs or name.startswith("kernel")]
+    if unknown:
+        raise SystemExit(f"not a served configuration: {unknown}; known: {', '.join(configs)}")
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="perflab-classify-") as tmp:
+        args.model_dir = Path(tmp)
+        ensure_model(args.model_dir)
+        photos = labelled_photos(args.model_dir)
+        print("seed 001's locust pattern (GET / : POST /predict 1:3, think 1-5 s), 1 web worker")
+        print(f"  {'':26} {'reqs':>6} {'req/s':>7} {'p50':>8} {'p99':>8} {'max':>8}  failures")
+        for users in counts:
+            for name in chosen:
+                env, queue_processes = configs[name]
+                rows.append(users_run(args, users, photos, name, env, queue_processes))
+    print(CPU_HEADER)
+    for row in rows:
+        print(cpu_text(row))
+    print("\ngoals")
+    goals: list[dict[str, Any]] = []
+    for row in rows:
+        failures = sum(row["failures"].values())
+        goal(goals, f"0 failures at {row['config']}", -failures, 0, f"{failures}")
+    print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        document = {
+            "study": "classify",
+            "metadata": machine_metadata(),
+            "packages": {name: version(name) for name in STUDY_PACKAGES},
+            "users": counts,
+            "only": chosen,
+            "runs": rows,
+            "goals": goals,
+        }
+        args.json.write_text(json.dumps(document, indent=2, default=str))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs (~3.5 minutes)")
@@ -474,11 +652,41 @@ def main() -> None:
     parser.add_argument("--users-duration-s", type=float, help="default 60; quick 25")
     parser.add_argument("--kernel-s", type=float, help="kernel alone (default 10; quick 4)")
     parser.add_argument("--log-dir", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument(
+        "--only",
+        help="only these closed-loop configurations, comma-separated (e.g. 'process x1,queue x1,"
+        "queue x2'); skips the locust and SIGKILL runs and the goals whose rows are missing",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="with --only: run the chosen ones N times in turn"
+    )
+    parser.add_argument(
+        "--users",
+        help="only the seed's locust pattern at these user counts (e.g. '600' or '200,600'), "
+        "for each configuration of --only ('defaults' when --only is not given)",
+    )
+    parser.add_argument(
+        "--drain",
+        type=int,
+        metavar="JOBS",
+        help="only the worker's own rate: one `perflab worker` process draining JOBS queued "
+        "classify jobs, against the kernel alone in one process (--repeat rounds)",
+    )
     args = parser.parse_args()
     args.requests = args.requests or (600 if args.quick else 1500)
-    args.users_duration_s = args.users_duration_s or (25.0 if args.quick else 60.0)
-    kernel_s = args.kernel_s or (4.0 if args.quick else 10.0)
     args.redis_pid = redis_pid(args.redis)
+    if args.drain:
+        main_drain(args)
+        return
+    args.users_duration_s = args.users_duration_s or (25.0 if args.quick else 60.0)
+    if args.users:
+        chosen = [name.strip() for name in (args.only or "defaults").split(",")]
+        main_users(args, [int(count) for count in args.users.split(",")], chosen)
+        return
+    if args.only:
+        main_only(args, [name.strip() for name in args.only.split(",")])
+        return
+    kernel_s = args.kernel_s or (4.0 if args.quick else 10.0)
     load_before = os.getloadavg()
     print("load average before: {:.2f} {:.2f} {:.2f}".format(*load_before), flush=True)
 

@@ -21,6 +21,7 @@ import asyncio
 import os
 import secrets
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -67,16 +68,19 @@ class QueueNames:
         return f"{self.namespace}:{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-def connect(url: str, *, max_connections: int = 64) -> Redis:
+def connect(url: str, *, max_connections: int = 64, client_name: str | None = None) -> Redis:
     """A client that fails at once when Redis is down, and never retries by itself.
 
     No retries: a retried enqueue could add the job twice, and a caller that answers 503 at
     once is worth more than one that hangs on backoff. A bounded pool: concurrent requests
     share connections (a command takes well under a millisecond) instead of opening one each.
+    `client_name` names every connection (CLIENT SETNAME): a worker's, by its consumer name,
+    can be told apart in CLIENT LIST.
     """
     pool = BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
+        client_name=client_name,
         timeout=10.0,  # waiting for a free connection: a burst queues here, briefly
         socket_connect_timeout=1.0,
         socket_timeout=10.0,  # above the longest blocking read (1 s) with room to spare
@@ -116,24 +120,115 @@ local id = redis.call('XADD', KEYS[1], '*', 'deadline_ms', string.format('%.0f',
 return {1, id, backlog}
 """
 
-# A worker's heartbeat. KEYS: its job streams..., then the workers set. ARGV: group, consumer.
-# Resets the idle time of every job this consumer holds (XCLAIM to itself, JUSTID: the
-# delivery count stays), so a slow but live worker's jobs are never re-claimed. Only jobs it
-# still owns: one already re-claimed by another worker is not taken back. Returns Redis's ms.
+# A worker's answers to one batch, in one command (one round trip, one reply to parse, where
+# MULTI/EXEC took seven). KEYS: stats hash, then the job streams to acknowledge in, then the
+# reply streams. ARGV: group, reply-stream maxlen, number of job streams S, number of replies
+# R; per job stream its id count and ids; per reply the index of its stream in KEYS and the
+# reply; then stats field and increment pairs. Atomic like the transaction it replaces: a job
+# is never acknowledged without its reply sent. A command that fails (XACK on a group that
+# vanished: NOGROUP) does not stop the others, as in MULTI/EXEC; the failures are returned.
+# NOMKSTREAM: a gone API instance's reply stream is never re-created.
+ANSWER = """
+local group, maxlen = ARGV[1], ARGV[2]
+local a = 5
+local failed = {}
+local function try(...)
+  local answer = redis.pcall(...)
+  if type(answer) == 'table' and answer.err then table.insert(failed, answer.err) end
+end
+for s = 1, tonumber(ARGV[3]) do
+  local n = tonumber(ARGV[a])
+  local ids = {unpack(ARGV, a + 1, a + n)}
+  try('XACK', KEYS[1 + s], group, unpack(ids))
+  try('XDEL', KEYS[1 + s], unpack(ids))
+  a = a + 1 + n
+end
+for r = 1, tonumber(ARGV[4]) do
+  try('XADD', KEYS[tonumber(ARGV[a])], 'NOMKSTREAM', 'MAXLEN', '~', maxlen, '*', 'reply',
+    ARGV[a + 1])
+  a = a + 2
+end
+while a < #ARGV do
+  redis.call('HINCRBY', KEYS[1], ARGV[a], ARGV[a + 1])
+  a = a + 2
+end
+return failed
+"""
+
+
+def answer_call(
+    names: QueueNames,
+    acks: dict[str, list[str]],
+    replies: list[tuple[str, bytes]],
+    counts: Mapping[str, int],
+) -> tuple[list[str], list[str | int | bytes]]:
+    """KEYS and ARGV of one ANSWER: ids to acknowledge by job stream, (reply stream, reply)
+    pairs, and the stats to add."""
+    reply_keys = list(dict.fromkeys(stream for stream, _ in replies))
+    keys = [names.stats, *acks, *reply_keys]
+    index = {key: position for position, key in enumerate(keys, 1)}
+    args: list[str | int | bytes] = [names.group, REPLY_MAXLEN, len(acks), len(replies)]
+    for ids in acks.values():
+        args += [len(ids), *ids]
+    for stream, reply in replies:
+        args += [index[stream], reply]
+    for field, count in counts.items():
+        args += [field, count]
+    return keys, args
+
+
+# A worker's heartbeat. KEYS: its job streams..., then the workers set. ARGV: group, consumer,
+# then per job stream the number of jobs the process holds in memory and their ids. Resets the
+# idle time of those jobs (XCLAIM to itself, JUSTID: the delivery count stays), so a slow but
+# live worker's jobs are never re-claimed. Only jobs it holds: one delivered to it but lost on
+# the way is left to go idle and be re-claimed (recovery.py). Only jobs it still owns: one
+# already re-claimed by another worker is not taken back. Returns Redis's ms.
 HEARTBEAT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[#KEYS], now, ARGV[2])
+local group, consumer = ARGV[1], ARGV[2]
+redis.call('ZADD', KEYS[#KEYS], now, consumer)
+local a = 3
 for i = 1, #KEYS - 1 do
-  local mine = redis.pcall('XPENDING', KEYS[i], ARGV[1], '-', '+', 1000, ARGV[2])
-  if type(mine) == 'table' and not mine.err and #mine > 0 then
-    local claim = {'XCLAIM', KEYS[i], ARGV[1], ARGV[2], '0'}
-    for _, entry in ipairs(mine) do table.insert(claim, entry[1]) end
+  local n = tonumber(ARGV[a])
+  local claim = {'XCLAIM', KEYS[i], group, consumer, '0'}
+  for j = a + 1, a + n do
+    local mine = redis.pcall('XPENDING', KEYS[i], group, ARGV[j], ARGV[j], 1, consumer)
+    if type(mine) == 'table' and not mine.err and #mine > 0 then table.insert(claim, ARGV[j]) end
+  end
+  if #claim > 5 then
     table.insert(claim, 'JUSTID')
     redis.call(unpack(claim))
   end
+  a = a + 1 + n
 end
 return string.format('%.0f', now)
+"""
+
+# A worker's own lost deliveries. KEYS: job stream. ARGV: group, consumer, count, then the ids
+# the process holds. Returns up to count jobs of the consumer's pending list that it does not
+# hold, each {id, fields, deliveries}, their idle time reset (XCLAIM JUSTID: the delivery count
+# stays, they were never run). An entry whose job is gone (the API deleted it: its request
+# ended) is only acknowledged. Changes nothing else, so a lost answer is just asked again.
+RECOVER = """
+local held = {}
+for i = 4, #ARGV do held[ARGV[i]] = true end
+local want = tonumber(ARGV[3])
+local mine = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', want + #ARGV - 3, ARGV[2])
+local found = {}
+for _, p in ipairs(mine) do
+  if #found >= want then break end
+  if not held[p[1]] then
+    local entry = redis.call('XRANGE', KEYS[1], p[1], p[1])
+    if #entry > 0 then
+      redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], '0', p[1], 'JUSTID')
+      table.insert(found, {p[1], entry[1][2], tonumber(p[4])})
+    else
+      redis.call('XACK', KEYS[1], ARGV[1], p[1])
+    end
+  end
+end
+return found
 """
 
 # Re-claim a dead worker's jobs. KEYS: job stream, dead-letter stream. ARGV: group, consumer,

@@ -30,13 +30,16 @@ Clock = Callable[[], float]
 
 @dataclass(frozen=True)
 class Delivery:
-    """A job as read from its stream: `deliveries` counts this hand-out (1: first time)."""
+    """A job as read from its stream: `deliveries` counts this hand-out (1: first time);
+    `recovered`: taken back from the worker's own pending list after it was lost on the way
+    (recovery.py)."""
 
     stream: str
     entry_id: str
     kernel: Kernel
     fields: dict[bytes, bytes]
     deliveries: int
+    recovered: bool = False
 
 
 @dataclass(frozen=True)
