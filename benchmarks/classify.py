@@ -524,6 +524,18 @@ def report_goals(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return goals
 
 
+def write_results(path: Path, **fields: Any) -> None:
+    """Every figure of a run as JSON, with the machine and package versions it ran on."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "study": "classify",
+        "metadata": machine_metadata(),
+        "packages": {name: version(name) for name in STUDY_PACKAGES},
+        **fields,
+    }
+    path.write_text(json.dumps(document, indent=2, default=str))
+
+
 def main_drain(args: argparse.Namespace) -> None:
     """`args.repeat` rounds of: the kernel alone in one process, then one worker draining."""
     print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
@@ -586,15 +598,11 @@ def main_only(args: argparse.Namespace, chosen: list[str]) -> None:
             print(f"  {top} / {bottom}: {each}; median {ratios[len(ratios) // 2]:.2f}")
     print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        document = {
-            "study": "classify",
-            "metadata": machine_metadata(),
-            "packages": {name: version(name) for name in STUDY_PACKAGES},
-            "only": chosen,
-            "rounds": [list(rows.values()) for rows in rounds],
-        }
-        args.json.write_text(json.dumps(document, indent=2, default=str))
+        write_results(
+            args.json,
+            only=chosen,
+            rounds=[list(rows.values()) for rows in rounds],
+        )
 
 
 def main_users(args: argparse.Namespace, counts: list[int], chosen: list[str]) -> None:
@@ -627,17 +635,13 @@ def main_users(args: argparse.Namespace, counts: list[int], chosen: list[str]) -
         goal(goals, f"0 failures at {row['config']}", -failures, 0, f"{failures}")
     print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        document = {
-            "study": "classify",
-            "metadata": machine_metadata(),
-            "packages": {name: version(name) for name in STUDY_PACKAGES},
-            "users": counts,
-            "only": chosen,
-            "runs": rows,
-            "goals": goals,
-        }
-        args.json.write_text(json.dumps(document, indent=2, default=str))
+        write_results(
+            args.json,
+            users=counts,
+            only=chosen,
+            runs=rows,
+            goals=goals,
+        )
 
 
 def main() -> None:
@@ -722,17 +726,13 @@ def main() -> None:
     load_after = os.getloadavg()
     print("load average after: {:.2f} {:.2f} {:.2f}".format(*load_after))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        document = {
-            "study": "classify",
-            "metadata": machine_metadata(),
-            "packages": {name: version(name) for name in STUDY_PACKAGES},
-            "quick": args.quick,
-            "load_average": {"before": load_before, "after": load_after},
-            "runs": list(rows.values()),
-            "goals": goals,
-        }
-        args.json.write_text(json.dumps(document, indent=2, default=str))
+        write_results(
+            args.json,
+            quick=args.quick,
+            load_average={"before": load_before, "after": load_after},
+            runs=list(rows.values()),
+            goals=goals,
+        )
 
 
 if __name__ == "__main__":
