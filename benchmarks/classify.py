@@ -34,8 +34,6 @@ import json
 import multiprocessing
 import os
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -54,6 +52,7 @@ from perflab.app.classify.service import ClassifyOptions, Prediction, classify_w
 from perflab.app.offload import wire
 from perflab.app.offload.kernels import kernel_named
 from perflab.app.offload.streams import QueueNames
+from perflab.bench.servers import perflab_worker
 from perflab.loadgen import Closed, Expectation, Recording, RequestSpec, Users, form_body, run
 from perflab.loadgen.metadata import machine_metadata
 from perflab.loadgen.recording import NameStats
@@ -193,33 +192,20 @@ class Setup:
 def queue_worker(
     args: argparse.Namespace, setup: Setup, processes: int, env: dict[str, str], log_path: Path
 ) -> Iterator[None]:
-    """`perflab worker --processes N` until the block ends, then SIGTERM (a clean stop: 0)."""
+    """`perflab worker --processes N` until the block ends, then SIGTERM (a clean stop: 0),
+    started like every perflab process (perflab.bench.servers); its log ends up at log_path."""
     client = redis.Redis.from_url(args.redis)
-    options = f"--redis {args.redis} --namespace {setup.namespace} --processes {processes}"
-    command = [sys.executable, "-m", "perflab", "worker", *options.split(), "--kernels", "classify"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            env={**os.environ, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    setup.pids["workers"] = process.pid
+    worker_args = ["--redis", args.redis, "--namespace", setup.namespace]
+    worker_args += ["--processes", str(processes), "--kernels", "classify"]
     try:
-        deadline = time.monotonic() + 90
-        while client.zcard(QueueNames(setup.namespace).workers) < processes:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"perflab worker did not start: see {log_path}")
-            time.sleep(0.1)
-        yield
-        process.send_signal(signal.SIGTERM)
-        setup.worker_exit = process.wait(timeout=60)
+        with perflab_worker(worker_args, env, log_dir=log_path.parent) as worker:
+            setup.pids["workers"] = worker.pid
+            yield
+            setup.worker_exit = worker.terminate(timeout_s=60)
+            if setup.worker_exit == -signal.SIGKILL:  # it did not stop within a minute
+                print(f"  perflab worker did not stop on SIGTERM within 60 s: see {log_path}")
+        worker.log_path.replace(log_path)
     finally:
-        if process.poll() is None:  # it did not stop within a minute: say so, then kill it
-            print(f"  perflab worker did not stop on SIGTERM within 60 s: see {log_path}")
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
         client.delete(*client.keys(f"{{{setup.namespace}}}:*") or ["-"])
         client.close()
 
