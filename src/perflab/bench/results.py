@@ -18,13 +18,12 @@ import os
 import secrets
 import subprocess
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from perflab.loadgen.metadata import machine_metadata
+from perflab.loadgen.metadata import machine_metadata, package_versions
 
 FORMAT = "perflab.bench/1"
 RESULTS_NAME = "results.json"
@@ -88,23 +87,13 @@ def _memory_bytes() -> int | None:
         return None
 
 
-def _versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
-    for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
 def machine() -> dict[str, Any]:
     """Machine metadata for the document (load average after: set by `finish`)."""
     info = dict(machine_metadata())
     return {
         **info,
         "memory_bytes": _memory_bytes(),
-        "packages": {**info.get("packages", {}), **_versions()},
+        "packages": {**info.get("packages", {}), **package_versions(_PACKAGES)},
         "git_revision": git_revision(),
         "load_avg_before": list(os.getloadavg()),
         "load_avg_after": None,

@@ -27,11 +27,15 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
+def package_versions(names: tuple[str, ...]) -> dict[str, str | None]:
+    """Installed versions, None where missing. Usage: ``package_versions(("numpy",))``"""
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 @cache
@@ -46,5 +50,5 @@ def machine_metadata() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "python_implementation": platform.python_implementation(),
-        "packages": {name: _version(name) for name in _PACKAGES},
+        "packages": package_versions(_PACKAGES),
     }
