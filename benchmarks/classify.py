@@ -376,7 +376,7 @@ def worker_drain(args: argparse.Namespace, photos: list[Photo], jobs: int) -> di
     with client.pipeline(transaction=False) as pipe:
         for number in range(jobs):
             raw = msgspec.Raw(wire.encode_args(kernel, (photos[number % len(photos)][1],)))
-            job = wire.encode(wire.Job(number, "classify", reply_stream, raw))
+            job = wire.encode(wire.JobMessage(number, "classify", reply_stream, raw))
             pipe.xadd(names.jobs("classify"), {"deadline_ms": deadline_ms, "job": job})
         pipe.execute()
     env = {"PERFLAB_MODEL_DIR": str(args.model_dir), "PERFLAB_BATCH_MAX": "1"}

@@ -12,7 +12,7 @@ import json
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import aiohttp
@@ -24,41 +24,25 @@ from pydantic import BaseModel, field_validator
 from perflab.app.error_handlers import install_error_handlers
 from perflab.app.threadpool import ThreadpoolRoute, in_threadpool, runs_in_threadpool
 from tests.support.asgi import call
-from tests.support.servers import RunningServer, downstream_server, get_json, perflab_server
+from tests.support.servers import RunningServer, get_json
 
 pytestmark = pytest.mark.anyio
 
-LATENCY_S = 0.5  # per downstream call: a `/sync_baseline` holds a thread for 3 of them
+SERVICE_ARGS = ("--threads", "2")
+DOWNSTREAM_LATENCY_S = 0.5  # per downstream call: a `/sync_baseline` holds a thread for 3 of them
 CALLS = 3
 
 
-@pytest.fixture(scope="module")
-def downstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with downstream_server(tmp_path_factory.mktemp("downstream"), LATENCY_S) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def service(
-    tmp_path_factory: pytest.TempPathFactory, downstream: RunningServer
-) -> Iterator[RunningServer]:
-    env = {"PERFLAB_DOWNSTREAM_URL": downstream.base_url}
-    tmp = tmp_path_factory.mktemp("service")
-    with perflab_server(tmp, "--downstream", "http", "--threads", "2", env=env) as server:
-        yield server
-        assert "Traceback" not in server.log(), server.log()
-
-
 @pytest.fixture
-def idle(service: RunningServer, downstream: RunningServer) -> None:
+def idle(fanout_service: RunningServer, downstream: RunningServer) -> None:
     """Each test starts with an empty threadpool and a fresh downstream count."""
-    wait_until(lambda: threadpool(service)["in_system"] == 0)
+    wait_until(lambda: threadpool(fanout_service)["in_system"] == 0)
     request = urllib.request.Request(downstream.url("/stats/reset"), method="POST")
     urllib.request.urlopen(request, timeout=5).close()
 
 
-def threadpool(service: RunningServer) -> dict[str, Any]:
-    _, health = get_json(service.url("/healthz"))
+def threadpool(fanout_service: RunningServer) -> dict[str, Any]:
+    _, health = get_json(fanout_service.url("/healthz"))
     stats: dict[str, Any] = health["admission"]["threadpool"]
     return stats
 
@@ -84,14 +68,14 @@ async def get(session: aiohttp.ClientSession, url: str) -> int:
 
 
 async def test_a_finished_handler_answers_before_queued_handlers_run(
-    service: RunningServer, downstream: RunningServer, idle: None
+    fanout_service: RunningServer, downstream: RunningServer, idle: None
 ) -> None:
     arrivals: list[int] = []  # downstream calls made so far, as each answer arrives
 
     async with aiohttp.ClientSession() as session:
 
         async def one() -> int:
-            status = await get(session, service.url("/sync_baseline"))
+            status = await get(session, fanout_service.url("/sync_baseline"))
             arrivals.append(await asyncio.to_thread(downstream_calls, downstream))
             return status
 
@@ -104,27 +88,29 @@ async def test_a_finished_handler_answers_before_queued_handlers_run(
 
 
 async def test_clients_that_leave_while_queued_never_take_a_thread(
-    service: RunningServer, downstream: RunningServer, idle: None
+    fanout_service: RunningServer, downstream: RunningServer, idle: None
 ) -> None:
     async with aiohttp.ClientSession() as session:
-        running = [asyncio.create_task(get(session, service.url("/sync_baseline"))) for _ in "ab"]
-        await asyncio.to_thread(wait_until, lambda: threadpool(service)["running"] == 2)
+        running = [
+            asyncio.create_task(get(session, fanout_service.url("/sync_baseline"))) for _ in "ab"
+        ]
+        await asyncio.to_thread(wait_until, lambda: threadpool(fanout_service)["running"] == 2)
 
-        leavers = [await _send_get(service, "/sync_baseline") for _ in range(3)]
-        await asyncio.to_thread(wait_until, lambda: threadpool(service)["waiting"] == 3)
+        leavers = [await _send_get(fanout_service, "/sync_baseline") for _ in range(3)]
+        await asyncio.to_thread(wait_until, lambda: threadpool(fanout_service)["waiting"] == 3)
         for writer in leavers:
             writer.close()
         # Dropped while they waited: only the two running handlers are left.
-        await asyncio.to_thread(wait_until, lambda: threadpool(service)["in_system"] == 2)
+        await asyncio.to_thread(wait_until, lambda: threadpool(fanout_service)["in_system"] == 2)
 
         assert await asyncio.gather(*running) == [200, 200]
         # Queued behind anything still waiting (tokens are handed out in order).
-        assert await get(session, service.url("/sync_baseline")) == 200
+        assert await get(session, fanout_service.url("/sync_baseline")) == 200
     assert downstream_calls(downstream) == 3 * CALLS
 
 
-async def _send_get(service: RunningServer, path: str) -> asyncio.StreamWriter:
-    host, port = service.base_url.removeprefix("http://").split(":")
+async def _send_get(fanout_service: RunningServer, path: str) -> asyncio.StreamWriter:
+    host, port = fanout_service.base_url.removeprefix("http://").split(":")
     _, writer = await asyncio.open_connection(host, int(port))
     writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
     await writer.drain()
@@ -140,42 +126,49 @@ async def _send_get(service: RunningServer, path: str) -> asyncio.StreamWriter:
     ],
 )
 async def test_a_full_threadpool_answers_503_at_once_past_the_budget(
-    service: RunningServer, idle: None, method: str, path: str, body: dict[str, str] | None
+    fanout_service: RunningServer, idle: None, method: str, path: str, body: dict[str, str] | None
 ) -> None:
     async with aiohttp.ClientSession() as session:
         # The admission learns the service time from finished handlers first.
-        assert await get(session, service.url("/sync_baseline")) == 200
-        running = [asyncio.create_task(get(session, service.url("/sync_baseline"))) for _ in "ab"]
-        await asyncio.to_thread(wait_until, lambda: threadpool(service)["running"] == 2)
+        assert await get(session, fanout_service.url("/sync_baseline")) == 200
+        running = [
+            asyncio.create_task(get(session, fanout_service.url("/sync_baseline"))) for _ in "ab"
+        ]
+        await asyncio.to_thread(wait_until, lambda: threadpool(fanout_service)["running"] == 2)
 
         budget = {"X-Queue-Budget-S": "0.1"}
         async with session.request(
-            method, service.url(path), json=body, headers=budget
+            method, fanout_service.url(path), json=body, headers=budget
         ) as response:
             answer = await response.json()
             assert response.status == 503, answer
             assert int(response.headers["Retry-After"]) >= 1
         # At once: the two handlers ahead of it are still running.
-        assert threadpool(service)["running"] == 2
+        assert threadpool(fanout_service)["running"] == 2
         [details] = answer["error"]["details"]
         assert answer["error"]["code"] == "overloaded"
         assert (details["resource"], details["reason"]) == ("threadpool", "expected_wait")
 
         # An async endpoint does not wait for a thread, so the same budget admits it.
         note = {"title": "title1", "description": "desc1"}
-        async with session.post(service.url("/notes/"), json=note, headers=budget) as response:
+        async with session.post(
+            fanout_service.url("/notes/"), json=note, headers=budget
+        ) as response:
             assert response.status == 201
         assert await asyncio.gather(*running) == [200, 200]
-    stats = threadpool(service)
+    stats = threadpool(fanout_service)
     assert stats["slots"] == 2
     assert stats["shed_expected_wait"] >= 1
 
 
-async def test_threads_are_the_slots(service: RunningServer) -> None:
-    async with aiohttp.ClientSession() as session, session.get(service.url("/metrics")) as answer:
+async def test_threads_are_the_slots(fanout_service: RunningServer) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(fanout_service.url("/metrics")) as answer,
+    ):
         metrics = await answer.text()
     assert "perflab_threadpool_tokens_total 2.0" in metrics
-    assert threadpool(service)["slots"] == 2
+    assert threadpool(fanout_service)["slots"] == 2
 
 
 # In-process: the wrapped endpoint is declared, validated and documented as FastAPI's own.

@@ -23,7 +23,7 @@ from perflab.app.fanout.clients import open_fanout_clients
 from perflab.app.fanout.router import router as fanout_router
 from perflab.app.health import HealthChecks
 from perflab.app.middleware import ObserveMiddleware
-from perflab.app.notes.db import open_notes_db
+from perflab.app.notes.resources import open_notes_resources
 from perflab.app.notes.router import router as notes_router
 from perflab.app.observe import LoopLagMonitor
 from perflab.app.offload import make_offloader, sampler
@@ -110,7 +110,7 @@ def create_app(settings: Settings) -> FastAPI:
             # domain resources
             remove_stale_spool_files()  # bodies a killed server left in /dev/shm
             resources.extras["notes"] = await stack.enter_async_context(
-                open_notes_db(settings, health)
+                open_notes_resources(settings, health)
             )
 
             monitor.start()

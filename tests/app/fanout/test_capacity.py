@@ -9,7 +9,6 @@ simulated downstream, which counts its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from perflab.app.fanout.service import SleepDownstream
 from perflab.app.health import HealthChecks
 from perflab.config import Settings
 from tests.app.fanout.helpers import fetch_all, overlap, reset
-from tests.support.servers import RunningServer, downstream_server, perflab_server
+from tests.support.servers import RunningServer, perflab_server
 
 pytestmark = pytest.mark.anyio
 
@@ -28,43 +27,26 @@ USERS = 500  # seed 004's locust users
 # Long enough that the last of 1,500 calls starts before the first one ends, on a busy 2-core
 # machine where opening 1,500 connections and serving 500 requests takes its CPU for a second
 # or more (with 1 s and 2 s, one call in 1,500 sometimes ended first).
-LATENCY_S = 3.0
-
-
-@pytest.fixture(scope="module")
-def downstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with downstream_server(tmp_path_factory.mktemp("downstream"), LATENCY_S) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def http_service(
-    tmp_path_factory: pytest.TempPathFactory, downstream: RunningServer
-) -> Iterator[RunningServer]:
-    # Defaults but the downstream's address: pool size, budget and timeouts as shipped.
-    env = {"PERFLAB_DOWNSTREAM_URL": downstream.base_url}
-    tmp = tmp_path_factory.mktemp("service")
-    with perflab_server(tmp, "--downstream", "http", env=env) as server:
-        yield server
+DOWNSTREAM_LATENCY_S = 3.0
 
 
 async def test_every_call_of_every_user_runs_at_once(
-    http_service: RunningServer, downstream: RunningServer
+    fanout_service: RunningServer, downstream: RunningServer
 ) -> None:
     reset(downstream)
-    answers = await fetch_all(http_service.url("/async_concurrent"), USERS)
+    answers = await fetch_all(fanout_service.url("/async_concurrent"), USERS)
     assert all(answer["results"] == [3, 5, 7] for answer in answers)
     # 1,500 calls, all in flight together: none waited for another's connection.
     assert overlap(downstream) == (3 * USERS, 3 * USERS)
 
 
 async def test_sequential_variants_run_every_user_at_once(
-    http_service: RunningServer, downstream: RunningServer
+    fanout_service: RunningServer, downstream: RunningServer
 ) -> None:
     reset(downstream)
     independent, dependent = await asyncio.gather(
-        fetch_all(http_service.url("/async_independent"), USERS),
-        fetch_all(http_service.url("/async_dependent"), USERS),
+        fetch_all(fanout_service.url("/async_independent"), USERS),
+        fetch_all(fanout_service.url("/async_dependent"), USERS),
     )
     assert all(answer["results"] == [3, 5, 7] for answer in independent)
     assert all(answer["results"] == [3, 7, 15] for answer in dependent)

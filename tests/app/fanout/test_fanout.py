@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,6 @@ import pytest
 from tests.app.fanout.helpers import fetch_all, overlap, reset
 from tests.support.servers import (
     RunningServer,
-    downstream_server,
     free_port,
     get_json,
     perflab_server,
@@ -18,30 +16,16 @@ from tests.support.servers import (
 
 pytestmark = pytest.mark.anyio
 
-LATENCY_S = 0.3
-
-
-@pytest.fixture(scope="module")
-def downstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with downstream_server(tmp_path_factory.mktemp("downstream"), LATENCY_S) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def service(
-    tmp_path_factory: pytest.TempPathFactory, downstream: RunningServer
-) -> Iterator[RunningServer]:
-    env = {"PERFLAB_DOWNSTREAM_URL": downstream.base_url, "PERFLAB_DOWNSTREAM_TIMEOUT_S": "5"}
-    tmp = tmp_path_factory.mktemp("service")
-    with perflab_server(tmp, "--downstream", "http", "--threads", "2", env=env) as server:
-        yield server
+DOWNSTREAM_LATENCY_S = 0.3
+SERVICE_ARGS = ("--threads", "2")
+SERVICE_ENV = {"PERFLAB_DOWNSTREAM_TIMEOUT_S": "5"}
 
 
 async def test_concurrent_overlaps_its_three_calls(
-    service: RunningServer, downstream: RunningServer
+    fanout_service: RunningServer, downstream: RunningServer
 ) -> None:
     reset(downstream)
-    [answer] = await fetch_all(service.url("/async_concurrent"), 1)
+    [answer] = await fetch_all(fanout_service.url("/async_concurrent"), 1)
     assert answer["results"] == [3, 5, 7]
     assert overlap(downstream) == (3, 3)
 
@@ -51,31 +35,31 @@ async def test_concurrent_overlaps_its_three_calls(
     [("/async_independent", [3, 5, 7]), ("/async_dependent", [3, 7, 15])],
 )
 async def test_sequential_endpoints_never_overlap_their_calls(
-    service: RunningServer, downstream: RunningServer, path: str, results: list[int]
+    fanout_service: RunningServer, downstream: RunningServer, path: str, results: list[int]
 ) -> None:
     reset(downstream)
-    [answer] = await fetch_all(service.url(path), 1)
+    [answer] = await fetch_all(fanout_service.url(path), 1)
     assert answer["results"] == results
     assert overlap(downstream) == (1, 3)
     assert isinstance(answer["elapsed_s"], float)
-    assert answer["elapsed_s"] >= 3 * LATENCY_S
+    assert answer["elapsed_s"] >= 3 * DOWNSTREAM_LATENCY_S
 
 
 async def test_sync_endpoint_overlap_is_capped_by_threads(
-    service: RunningServer, downstream: RunningServer
+    fanout_service: RunningServer, downstream: RunningServer
 ) -> None:
     reset(downstream)
-    answers = await fetch_all(service.url("/sync_baseline"), 6)
+    answers = await fetch_all(fanout_service.url("/sync_baseline"), 6)
     assert all(a["results"] == [3, 5, 7] for a in answers)
     # Six clients, but the service runs `def` endpoints on 2 threads: at most 2 calls at once.
     assert overlap(downstream) == (2, 18)
 
 
 async def test_async_endpoints_overlap_across_requests(
-    service: RunningServer, downstream: RunningServer
+    fanout_service: RunningServer, downstream: RunningServer
 ) -> None:
     reset(downstream)
-    await fetch_all(service.url("/async_independent"), 6)
+    await fetch_all(fanout_service.url("/async_independent"), 6)
     max_in_flight, total = overlap(downstream)
     assert total == 18
     assert max_in_flight == 6  # one call per request at a time, all six requests at once

@@ -5,25 +5,19 @@ calling the downstream (instead of the seed's silent queue of up to 40 s)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.app.fanout.helpers import fetch_all, get_many, overlap, reset
-from tests.support.servers import RunningServer, downstream_server, get_json, perflab_server
+from tests.support.servers import RunningServer, get_json, perflab_server
 
 pytestmark = pytest.mark.anyio
 
-LATENCY_S = 1.0
+DOWNSTREAM_LATENCY_S = 1.0
 POOL = 2  # connections per server worker: three calls of one request already fill it
-
-
-@pytest.fixture(scope="module")
-def downstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with downstream_server(tmp_path_factory.mktemp("downstream"), LATENCY_S) as server:
-        yield server
+SERVICE_ENV = {"PERFLAB_DOWNSTREAM_CONNECTIONS": str(POOL)}
 
 
 def service_env(downstream: RunningServer, **extra: str) -> dict[str, str]:
@@ -32,15 +26,6 @@ def service_env(downstream: RunningServer, **extra: str) -> dict[str, str]:
         "PERFLAB_DOWNSTREAM_CONNECTIONS": str(POOL),
         **extra,
     }
-
-
-@pytest.fixture(scope="module")
-def service(
-    tmp_path_factory: pytest.TempPathFactory, downstream: RunningServer
-) -> Iterator[RunningServer]:
-    tmp = tmp_path_factory.mktemp("service")
-    with perflab_server(tmp, "--downstream", "http", env=service_env(downstream)) as server:
-        yield server
 
 
 def pool_stats(service: RunningServer) -> dict[str, Any]:
@@ -58,29 +43,29 @@ async def wait_for_calls_in_pool(service: RunningServer, calls: int) -> None:
 
 
 async def test_a_full_pool_lets_calls_wait_within_the_budget(
-    service: RunningServer, downstream: RunningServer
+    fanout_service: RunningServer, downstream: RunningServer
 ) -> None:
     reset(downstream)
-    answers = await fetch_all(service.url("/async_concurrent"), 3)
+    answers = await fetch_all(fanout_service.url("/async_concurrent"), 3)
     assert all(answer["results"] == [3, 5, 7] for answer in answers)
     # Nine calls, never more than the pool at once: the rest waited for a connection.
     assert overlap(downstream) == (POOL, 9)
-    stats = pool_stats(service)
+    stats = pool_stats(fanout_service)
     assert stats["slots"] == POOL
     assert stats["in_system"] == 0
     assert stats["service_time_s"] is not None  # learned from the calls that finished
 
 
 async def test_a_full_pool_refuses_at_once_past_the_budget(
-    service: RunningServer, downstream: RunningServer
+    fanout_service: RunningServer, downstream: RunningServer
 ) -> None:
-    url = service.url("/async_concurrent")
+    url = fanout_service.url("/async_concurrent")
     await fetch_all(url, 1)  # the pool learns how long a call takes
     reset(downstream)
-    shed_before = pool_stats(service)["shed_expected_wait"]
+    shed_before = pool_stats(fanout_service)["shed_expected_wait"]
 
     holder = asyncio.create_task(fetch_all(url, 1))  # two calls running, one waiting
-    await wait_for_calls_in_pool(service, 3)
+    await wait_for_calls_in_pool(fanout_service, 3)
     [refused] = await get_many(url, 1, headers={"X-Queue-Budget-S": "0"})
     [held] = await holder
 
@@ -96,7 +81,7 @@ async def test_a_full_pool_refuses_at_once_past_the_budget(
     # The refused request never reached the downstream: only the holder's three calls did.
     assert overlap(downstream) == (POOL, 3)
     # Its three calls are admitted together: the first one refused refuses the request.
-    assert pool_stats(service)["shed_expected_wait"] == shed_before + 1
+    assert pool_stats(fanout_service)["shed_expected_wait"] == shed_before + 1
 
 
 async def test_server_budget_sheds_the_excess_and_serves_the_rest(

@@ -1,4 +1,4 @@
-"""`Store` on the real PostgreSQL: a connection that dies in the middle of a statement gives a
+"""`NotesStore` on the real PostgreSQL: a connection that dies in the middle of a statement gives a
 503 error (never a driver exception, which would be a 500) and is not handed out again; a
 statement past the time limit gives 503 and keeps its connection when the server cancelled it,
 and replaces it when the server never answered. On SQLite, a locked database gives 503.
@@ -22,9 +22,9 @@ from sqlalchemy import Engine, bindparam, func, make_url, select, text
 from sqlalchemy.util import greenlet_spawn
 
 from perflab.app.errors import Unavailable
+from perflab.app.notes.ddl import ensure_schema
 from perflab.app.notes.engines import make_engines
-from perflab.app.notes.schema import ensure_schema
-from perflab.app.notes.store import Store
+from perflab.app.notes.store import NotesStore
 from perflab.app.notes.tables import INSERT_NOTE, SELECT_PAGE
 from perflab.config import Settings
 from tests.app.notes.conftest import direct_engine
@@ -53,7 +53,7 @@ def _terminate_sleeper(admin: Engine, deadline_s: float) -> None:
         time.sleep(0.05)
 
 
-def _killed_mid_statement(store: Store, pg_notes_url: str) -> tuple[int, int]:
+def _killed_mid_statement(store: NotesStore, pg_notes_url: str) -> tuple[int, int]:
     """(the backend pid before, the one after) a statement whose connection was killed."""
     sleep, alive = store.compile(SLEEP, "seconds"), store.compile(ALIVE)
     first_pid = int(store.fetch(alive, {})[0][0])
@@ -71,7 +71,7 @@ def _killed_mid_statement(store: Store, pg_notes_url: str) -> tuple[int, int]:
 
 
 def with_store(
-    variant: str, url: str, scenario: Callable[[Store], T], timeout_s: float = 10.0
+    variant: str, url: str, scenario: Callable[[NotesStore], T], timeout_s: float = 10.0
 ) -> T:
     """Run `scenario` with the sync or the async store (pool of one connection, statements
     limited to `timeout_s`) and return what it returns. The async store's calls must run in a
@@ -81,14 +81,14 @@ def with_store(
     async_engine, sync_engine = make_engines(settings)
     try:
         if variant == "sync":
-            store = Store(sync_engine, timeout_s)
+            store = NotesStore(sync_engine, timeout_s)
             try:
                 return scenario(store)
             finally:
                 store.close()
 
         async def in_one_loop() -> T:
-            store = Store(async_engine.sync_engine, timeout_s)  # made on the loop it runs on
+            store = NotesStore(async_engine.sync_engine, timeout_s)  # made on the loop it runs on
             try:
                 return await greenlet_spawn(scenario, store)
             finally:
@@ -113,7 +113,7 @@ def test_a_connection_killed_mid_statement_is_503_and_replaced(
 DIVIDE = select(bindparam("one") / bindparam("zero"))
 
 
-def _statement_error(store: Store) -> BaseException:
+def _statement_error(store: NotesStore) -> BaseException:
     """What a statement that the server refuses (not a connection problem) raises."""
     with pytest.raises(Exception, match="division by zero") as raised:
         store.fetch(store.compile(DIVIDE, "one", "zero"), {"one": 1, "zero": 0})
@@ -127,7 +127,7 @@ def test_a_statement_error_is_a_bug_not_an_outage(variant: str, pg_notes_url: st
     assert not isinstance(with_store(variant, pg_notes_url, _statement_error), Unavailable)
 
 
-def _past_the_limit(store: Store) -> tuple[int, int]:
+def _past_the_limit(store: NotesStore) -> tuple[int, int]:
     """(the backend pid before, the one after) a statement the server cancelled at the limit."""
     alive = store.compile(ALIVE)
     first_pid = int(store.fetch(alive, {})[0][0])
@@ -145,7 +145,7 @@ def test_a_statement_past_the_limit_is_503_and_keeps_its_connection(
     assert second_pid == first_pid
 
 
-def _silenced(store: Store, proxy: TcpProxy) -> tuple[int, int]:
+def _silenced(store: NotesStore, proxy: TcpProxy) -> tuple[int, int]:
     """(the backend pid before, the one after) a statement the network swallowed."""
     alive = store.compile(ALIVE)
     first_pid = int(store.fetch(alive, {})[0][0])
@@ -177,7 +177,7 @@ def test_a_silent_network_is_503_and_the_connection_replaced(
     assert second_pid != first_pid
 
 
-def _locked(store: Store, path: Path) -> int:
+def _locked(store: NotesStore, path: Path) -> int:
     """Write while another connection holds SQLite's write lock; the rows seen after."""
     insert = store.compile(INSERT_NOTE, "title", "description")
     page = store.compile(SELECT_PAGE, "after", "limit")

@@ -17,7 +17,7 @@ from perflab.app.diag.service import burn_cpu
 from perflab.app.errors import BadRequest, KernelFailed, NotFound, Overloaded
 from perflab.app.faceblur.service import BlurOptions, BlurResult, blur_image
 from perflab.app.offload import kernels, wire
-from perflab.app.offload.worker_jobs import Delivery, Outcome, run_jobs
+from perflab.app.offload.job_runner import Delivery, Outcome, run_jobs
 from perflab.app.payload.service import summarize
 from perflab.app.payload.spool import MemoryBody, SpooledBody
 from perflab.config import FaceDetectorKind
@@ -99,7 +99,7 @@ def test_errors_keep_their_class_and_retry_after() -> None:
 def delivery(function: Callable[..., Any], *args: object, deadline_ms: float = 2e12) -> Delivery:
     kernel = kernels.kernel_for(function)
     raw = msgspec.Raw(wire.encode_args(kernel, args))
-    job = wire.encode(wire.Job(5, kernel.name, "reply-stream", raw))
+    job = wire.encode(wire.JobMessage(5, kernel.name, "reply-stream", raw))
     fields = {b"job": job, b"deadline_ms": str(int(deadline_ms)).encode()}
     return Delivery("jobs", "1-0", kernel, fields, 1)
 
@@ -126,7 +126,9 @@ def test_worker_runs_jobs_and_answers_each() -> None:
 def test_worker_skips_expired_jobs_and_answers_undecodable_ones() -> None:
     expired = delivery(burn_cpu, 10_000, deadline_ms=1000)  # would burn 10 s if it ran
     garbled = delivery(burn_cpu, 1)
-    garbled.fields[b"job"] = wire.encode(wire.Job(6, "cpu", "r", msgspec.Raw(wire.encode(["x"]))))
+    garbled.fields[b"job"] = wire.encode(
+        wire.JobMessage(6, "cpu", "r", msgspec.Raw(wire.encode(["x"])))
+    )
     skipped, failed = run_jobs([expired, garbled], "w", lambda: 2000)
     assert (skipped.reply, skipped.event) == (None, "expired")
     assert failed.reply is not None

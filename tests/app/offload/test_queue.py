@@ -65,7 +65,12 @@ async def test_every_registered_kernel_round_trips_through_a_worker(
     monkeypatch.setattr(classify_service, "_options", ClassifyOptions(model_dir=classify_model_dir))
     assert isinstance(predicted, Prediction)
     assert predicted == classify_image(photo(3))
-    assert set(kernels.names()) == {"blur", "parse_json", "classify", "cpu"}  # all of them, above
+    assert set(kernels.names()) == {
+        "blur",
+        "parse_json",
+        "classify",
+        "cpu",
+    }  # all of them, above
     assert worker.stop() == 0
 
 
@@ -127,7 +132,7 @@ async def test_a_late_answer_is_a_504_and_expired_jobs_are_skipped(
             # A job already past its deadline when a worker reads it is never run.
             kernel = kernels.kernel_named("cpu")
             raw = msgspec.Raw(wire.encode_args(kernel, (10_000,)))
-            job = wire.encode(wire.Job(999_999, "cpu", offloader.reply_stream, raw))
+            job = wire.encode(wire.JobMessage(999_999, "cpu", offloader.reply_stream, raw))
             sync_redis.xadd(names.jobs("cpu"), {"deadline_ms": "1", "job": job})
             async with queue_offloader(redis_url, namespace) as patient:
                 with anyio.fail_after(30):

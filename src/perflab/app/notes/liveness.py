@@ -9,7 +9,7 @@ away closes the connection, and that is visible locally for free: asyncpg's prot
 connection closed as soon as the event loop sees the EOF, and psycopg's idle socket turns
 readable (EOF or the server's last FATAL message). What neither check can see, a silently
 vanished network, a round-trip ping would only wait on too: the first statement on such a
-connection runs into the time limit (`timeouts.py`), and `Store.fetch` invalidates it, as it
+connection runs into the time limit (`timeouts.py`), and `NotesStore.fetch` invalidates it, as it
 does a connection that breaks mid-statement.
 
 Raising `DisconnectionError` in a checkout listener is SQLAlchemy's documented way to make the

@@ -20,7 +20,7 @@ from perflab.app.error_handlers import error_responses
 from perflab.app.errors import NotFound
 from perflab.app.lean_route import LeanRoute
 from perflab.app.notes import service
-from perflab.app.notes.db import NotesDb
+from perflab.app.notes.resources import NotesResources
 from perflab.app.notes.schemas import MAX_NOTE_ID, MAX_PAGE_LIMIT, Note, NoteIn
 from perflab.app.notes.service import run_async
 
@@ -28,14 +28,14 @@ _ERRORS = error_responses(422, 503)
 _ERRORS_WITH_404 = error_responses(404, 422, 503)
 
 
-def notes_db(request: Request) -> NotesDb:
+def notes_resources(request: Request) -> NotesResources:
     """The worker's notes database; 503 until its schema exists.
 
     Called in each handler rather than declared as a `Depends`: FastAPI's dependency solving
     measured ~27 us per request, ~4% of a whole notes request (docs/notes.md).
     """
     db = resources_of(request).extras["notes"]
-    assert isinstance(db, NotesDb)
+    assert isinstance(db, NotesResources)
     db.require_schema()
     return db
 
@@ -81,59 +81,59 @@ SYNC: list[str | Enum] = [
 
 @router.post("/", status_code=201, response_model=Note, responses=_ERRORS, tags=ASYNC)
 async def create_note(note: NoteIn, request: Request) -> Response:
-    store = notes_db(request).async_store
+    store = notes_resources(request).async_store
     return _json(await run_async(store, service.create_note, note.title, note.description), 201)
 
 
 @router.get("/", response_model=list[Note], responses=_ERRORS, tags=ASYNC)
 async def list_notes(request: Request, limit: Limit = 20, after: After = 0) -> Response:
-    store = notes_db(request).async_store
+    store = notes_resources(request).async_store
     return _page(request, await run_async(store, service.list_notes, after, limit), limit)
 
 
 @router.post("/sync/", status_code=201, response_model=Note, responses=_ERRORS, tags=SYNC)
 def create_note_sync(note: NoteIn, request: Request) -> Response:
-    store = notes_db(request).sync_store
+    store = notes_resources(request).sync_store
     return _json(service.create_note(store, note.title, note.description), 201)
 
 
 @router.get("/sync/", response_model=list[Note], responses=_ERRORS, tags=SYNC)
 def list_notes_sync(request: Request, limit: Limit = 20, after: After = 0) -> Response:
-    store = notes_db(request).sync_store
+    store = notes_resources(request).sync_store
     return _page(request, service.list_notes(store, after, limit), limit)
 
 
 @router.get("/sync/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404, tags=SYNC)
 def get_note_sync(note_id: NoteId, request: Request) -> Response:
-    store = notes_db(request).sync_store
+    store = notes_resources(request).sync_store
     return _found(service.get_note(store, note_id), note_id)
 
 
 @router.put("/sync/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404, tags=SYNC)
 def update_note_sync(note_id: NoteId, note: NoteIn, request: Request) -> Response:
-    store, args = notes_db(request).sync_store, (note_id, note.title, note.description)
+    store, args = notes_resources(request).sync_store, (note_id, note.title, note.description)
     return _found(service.update_note(store, *args), note_id)
 
 
 @router.delete("/sync/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404, tags=SYNC)
 def delete_note_sync(note_id: NoteId, request: Request) -> Response:
-    store = notes_db(request).sync_store
+    store = notes_resources(request).sync_store
     return _found(service.delete_note(store, note_id), note_id)
 
 
 @router.get("/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404, tags=ASYNC)
 async def get_note(note_id: NoteId, request: Request) -> Response:
-    store = notes_db(request).async_store
+    store = notes_resources(request).async_store
     return _found(await run_async(store, service.get_note, note_id), note_id)
 
 
 @router.put("/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404, tags=ASYNC)
 async def update_note(note_id: NoteId, note: NoteIn, request: Request) -> Response:
-    store, args = notes_db(request).async_store, (note_id, note.title, note.description)
+    store, args = notes_resources(request).async_store, (note_id, note.title, note.description)
     return _found(await run_async(store, service.update_note, *args), note_id)
 
 
 @router.delete("/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404, tags=ASYNC)
 async def delete_note(note_id: NoteId, request: Request) -> Response:
-    store = notes_db(request).async_store
+    store = notes_resources(request).async_store
     return _found(await run_async(store, service.delete_note, note_id), note_id)

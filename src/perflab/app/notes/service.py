@@ -12,32 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine
 from sqlalchemy.util import greenlet_spawn
 
-from perflab.app.notes.store import Store
-from perflab.app.notes.tables import (
-    DELETE_NOTE,
-    INSERT_NOTE,
-    SELECT_NOTE,
-    SELECT_PAGE,
-    UPDATE_NOTE,
-)
+from perflab.app.notes.store import NotesStore
 
 T = TypeVar("T")
 NoteRow = dict[str, Any]
-
-
-class NotesStore(Store):
-    """A store with every notes statement compiled for its engine's dialect, once."""
-
-    def __init__(self, engine: Engine, timeout_s: float) -> None:
-        super().__init__(engine, timeout_s)
-        self.insert = self.compile(INSERT_NOTE, "title", "description")
-        self.select_one = self.compile(SELECT_NOTE, "note_id")
-        self.select_page = self.compile(SELECT_PAGE, "after", "limit")
-        self.update = self.compile(UPDATE_NOTE, "note_id", "title", "description")
-        self.delete = self.compile(DELETE_NOTE, "note_id")
 
 
 def _note(row: Sequence[Any]) -> NoteRow:

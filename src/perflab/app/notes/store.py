@@ -39,6 +39,13 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util import await_
 
 from perflab.app.errors import Overloaded, Unavailable
+from perflab.app.notes.tables import (
+    DELETE_NOTE,
+    INSERT_NOTE,
+    SELECT_NOTE,
+    SELECT_PAGE,
+    UPDATE_NOTE,
+)
 from perflab.app.notes.timeouts import (
     CLIENT_GRACE_S,
     AsyncWriteTurn,
@@ -80,10 +87,11 @@ class Compiled:
 _UNAVAILABLE = ("OperationalError", "InterfaceError")
 
 
-class Store:
-    """Runs compiled statements on `engine`'s pool. The async engine's store must be made on
-    the event loop its connections will belong to, and called inside `greenlet_spawn` (its
-    driver awaits on that loop); the sync one anywhere.
+class NotesStore:
+    """Runs the notes statements, compiled here once for `engine`'s dialect, on its pool.
+
+    The async engine's store must be made on the event loop its connections will belong to, and
+    called inside `greenlet_spawn` (its driver awaits on that loop); the sync one anywhere.
 
     Errors: a database that is unreachable, drops the connection, is locked (SQLite) or runs a
     statement past `timeout_s` raises `Unavailable` (503 + Retry-After); no pooled connection
@@ -91,7 +99,7 @@ class Store:
     and propagates as it is (500). `timeout_s` must be the limit the engine's connections were
     made with (`engines.make_engines`); the store adds the client-side part where needed.
 
-    Usage: `rows = Store(engine, 10.0).fetch(store.compile(statement, "id"), {"id": 1})`
+    Usage: `rows = NotesStore(engine, 10.0).fetch(store.select_one, {"note_id": 1})`
     """
 
     def __init__(self, engine: Engine, timeout_s: float) -> None:
@@ -123,6 +131,11 @@ class Store:
             # answer comes at all, the watchdog breaks the connection a little later.
             self._watchdog = Watchdog(timeout_s + CLIENT_GRACE_S, breaker)
             self._execute = self._watchdog.guard(self._execute)
+        self.insert = self.compile(INSERT_NOTE, "title", "description")
+        self.select_one = self.compile(SELECT_NOTE, "note_id")
+        self.select_page = self.compile(SELECT_PAGE, "after", "limit")
+        self.update = self.compile(UPDATE_NOTE, "note_id", "title", "description")
+        self.delete = self.compile(DELETE_NOTE, "note_id")
 
     def close(self) -> None:
         """Stop the store's watchdog thread, if it has one (the engine is the caller's)."""

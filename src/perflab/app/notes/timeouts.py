@@ -12,7 +12,7 @@ A limit has two halves:
   never answers (a proxy, pgbouncer, a hung server), so one `Watchdog` thread per store watches
   the statements in flight and breaks the connection of one that runs past the limit plus
   `CLIENT_GRACE_S`: psycopg's socket is shut down, asyncpg's connection terminated. The driver's
-  wait ends at once with an error, which `Store` reports as a timeout (503) and the connection,
+  wait ends at once with an error, which `NotesStore` reports as a timeout (503) and the connection,
   whose state nobody knows, is discarded.
 
 asyncpg has a client-side timeout of its own (`timeout=`, `command_timeout`), a timer per call:

@@ -15,7 +15,7 @@ An `async def` endpoint never calls a kernel directly; it awaits `offloader.run(
     factory.py   the offloader the settings name
     kernels.py   kernels by name, and the types their jobs travel as; wire.py the messages
     queue.py     the queue offloader (API side); streams.py the names and Lua scripts on Redis
-    worker.py    `perflab worker`: consumer.py is one worker process, worker_jobs.py its kernels
+    worker.py    `perflab worker`: consumer.py is one worker process, job_runner.py its kernels
 
 Every offloader admits jobs through its `Admission` (perflab.app.admission): by expected wait and
 by memory, 503 with Retry-After at once when a job would wait past its budget. A kernel raising

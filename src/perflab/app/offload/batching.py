@@ -27,14 +27,14 @@ import pebble
 
 from perflab.app.admission import Ticket
 from perflab.app.errors import JobTimedOut, PerflabError, WorkerLost
-from perflab.app.offload import kernels
 from perflab.app.offload.base import call_kernel, timed_call
+from perflab.app.offload.kernels import kernel_for, kernel_named
 
 
 def timed_batch(name: str, jobs: list[tuple[Any, ...]]) -> tuple[list[Any], float]:
     """Run one batch in a worker process: the kernel's batch form, by registry name, timed."""
     started = time.perf_counter()
-    batch = kernels.kernel_named(name).batch
+    batch = kernel_named(name).batch
     assert batch is not None  # only batchable kernels are sent as batches
     results = call_kernel(batch, jobs)
     return results, time.perf_counter() - started
@@ -66,14 +66,16 @@ def worker_failure(error: BaseException, job_timeout_s: float | None) -> WorkerF
 def batch_name(kernel: Callable[..., Any]) -> str | None:
     """The registry name of `kernel` if it has a batch form; None runs it one job at a time."""
     try:
-        entry = kernels.kernel_for(kernel)
+        entry = kernel_for(kernel)
     except ValueError:
         return None
     return entry.name if entry.batch is not None else None
 
 
 @dataclass
-class Job:
+class PendingJob:
+    """A request's job in the batcher's FIFO, with the future its endpoint awaits."""
+
     kernel: Callable[..., Any]
     args: tuple[Any, ...]
     ticket: Ticket
@@ -100,14 +102,14 @@ class Batcher:
         self.job_timeout_s = job_timeout_s
         self._on_worker_lost = on_worker_lost
         self.pool: pebble.ProcessPool | None = None
-        self._waiting: deque[Job] = deque()
+        self._waiting: deque[PendingJob] = deque()
         self._in_flight = 0
         self._wake: asyncio.TimerHandle | None = None
         self.batch_sizes: list[int] = []  # recent sizes, for tests and stats
 
     async def run(self, kernel: Callable[..., Any], args: tuple[Any, ...], ticket: Ticket) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        job = Job(kernel, args, ticket, future, batch_name(kernel))
+        job = PendingJob(kernel, args, ticket, future, batch_name(kernel))
         self._waiting.append(job)
         self._dispatch()
         try:
@@ -130,7 +132,7 @@ class Batcher:
                 self._waiting.remove(job)
             self._send(batch)
 
-    def _same_kernel(self, head: Job) -> list[Job]:
+    def _same_kernel(self, head: PendingJob) -> list[PendingJob]:
         batch = [job for job in self._waiting if job.name == head.name and not job.alone]
         return batch[: self.batch_max]
 
@@ -143,7 +145,7 @@ class Batcher:
 
             self._wake = asyncio.get_running_loop().call_later(delay_s, wake)
 
-    def _send(self, batch: list[Job]) -> None:
+    def _send(self, batch: list[PendingJob]) -> None:
         assert self.pool is not None
         self.batch_sizes = [*self.batch_sizes[-999:], len(batch)]
         if len(batch) == 1:
@@ -161,14 +163,14 @@ class Batcher:
         loop = asyncio.get_running_loop()
         call.add_done_callback(lambda done: loop.call_soon_threadsafe(self._finish, batch, done))
 
-    def _finish(self, batch: list[Job], done: Future[Any]) -> None:
+    def _finish(self, batch: list[PendingJob], done: Future[Any]) -> None:
         self._in_flight -= 1
         try:
             self._settle(batch, done)
         finally:
             self._dispatch()
 
-    def _settle(self, batch: list[Job], done: Future[Any]) -> None:
+    def _settle(self, batch: list[PendingJob], done: Future[Any]) -> None:
         error = done.exception()
         if error is None:
             results, elapsed_s = done.result()
@@ -194,7 +196,7 @@ class Batcher:
                 job.future.set_exception(error)
 
     @staticmethod
-    def _answer(job: Job, result: Any, service_s: float) -> None:
+    def _answer(job: PendingJob, result: Any, service_s: float) -> None:
         if isinstance(result, PerflabError):
             job.ticket.close(learn=False)
             if not job.future.done():

@@ -18,7 +18,7 @@
                     read ahead, so a busy worker never hoards jobs that idle ones could run
       run           in the kernel thread: one batch call for a kernel with a batch form, else
                     back to back; expired jobs skipped, checked when the batch starts, so a job
-                    that expired while read ahead is skipped too (worker_jobs.run_jobs)
+                    that expired while read ahead is skipped too (job_runner.run_jobs)
       answer        the ANSWER script: XACK, XDEL, XADD each reply, count, atomically and in one
                     round trip (kept and retried while Redis is unreachable, so an answered
                     job is never left unanswered)
@@ -55,10 +55,17 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from perflab.app.offload import streams
+from perflab.app.offload.job_runner import Delivery, Outcome, run_jobs
 from perflab.app.offload.kernels import Kernel
 from perflab.app.offload.recovery import HeldJobs, Recovery
-from perflab.app.offload.worker_jobs import Delivery, Outcome, run_jobs
+from perflab.app.offload.streams import (
+    ANSWER,
+    HEARTBEAT,
+    QueueNames,
+    answer_call,
+    connect,
+    raise_if_cancelled,
+)
 from perflab.config import Settings
 
 log = logging.getLogger("perflab.worker")
@@ -70,12 +77,12 @@ class Consumer:
 
     def __init__(self, settings: Settings, served: Sequence[Kernel]) -> None:
         self.settings = settings
-        self.names = streams.QueueNames(settings.queue_namespace)
+        self.names = QueueNames(settings.queue_namespace)
         self.name = self.names.consumer()
         self.kernels = {self.names.jobs(kernel.name): kernel for kernel in served}
-        self.redis = streams.connect(settings.redis_url, max_connections=4, client_name=self.name)
-        self._heartbeat = self.redis.register_script(streams.HEARTBEAT)
-        self._answer_script = self.redis.register_script(streams.ANSWER)
+        self.redis = connect(settings.redis_url, max_connections=4, client_name=self.name)
+        self._heartbeat = self.redis.register_script(HEARTBEAT)
+        self._answer_script = self.redis.register_script(ANSWER)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="perflab-kernel")
         self._stopping = asyncio.Event()
         self._unsent: list[Outcome] = []
@@ -237,7 +244,7 @@ class Consumer:
             try:
                 deliveries += await self._read_some(batch_max - len(deliveries), wait_ms)
             except RedisError:  # keep what the first read brought; recover the rest
-                streams.raise_if_cancelled()
+                raise_if_cancelled()
                 self._recovery.needed = True
         return deliveries
 
@@ -269,7 +276,7 @@ class Consumer:
         for delivery in ran:
             acks.setdefault(delivery.stream, []).append(delivery.entry_id)
         replies = [(o.reply_to, o.reply) for o in outcomes if o.reply_to and o.reply is not None]
-        keys, args = streams.answer_call(self.names, acks, replies, events)
+        keys, args = answer_call(self.names, acks, replies, events)
         for failure in await self._answer_script(keys, args):
             log.error("worker %s: answering failed in part: %s", self.name, failure)
         self._held.release(ran)  # answered and acknowledged: no longer this process's to keep
@@ -285,7 +292,7 @@ class Consumer:
                 self._clock_offset_ms = redis_ms - (before_ms + after_ms) / 2
             except RedisError:  # the loop reports Redis problems; the next beat tries again
                 pass
-            streams.raise_if_cancelled()
+            raise_if_cancelled()
             if os.getppid() != self._parent_pid:
                 log.warning("worker %s: its supervisor is gone; stopping", self.name)
                 self.stop()

@@ -35,9 +35,27 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from perflab.app import observe
 from perflab.app.admission import Admission, Ticket
 from perflab.app.errors import JobTimedOut, Overloaded, Unavailable, WorkerLost
-from perflab.app.offload import kernels, streams, wire
 from perflab.app.offload.base import OffloaderBase, R, Ts
+from perflab.app.offload.kernels import kernel_for
+from perflab.app.offload.kernels import names as kernel_names
 from perflab.app.offload.queue_metrics import queue_metrics
+from perflab.app.offload.streams import (
+    ENQUEUE,
+    LIVE_WORKERS,
+    REPLY_TTL_S,
+    QueueNames,
+    connect,
+    raise_if_cancelled,
+)
+from perflab.app.offload.wire import (
+    JobMessage,
+    Reply,
+    decode_reply,
+    decode_result,
+    encode,
+    encode_args,
+    error_from_wire,
+)
 from perflab.config import OffloadKind, Settings
 
 log = logging.getLogger("perflab.offload.queue")
@@ -56,13 +74,13 @@ class QueueOffloader(OffloaderBase):
         super().__init__(admission)
         self.settings = settings
         self.metrics = queue_metrics()
-        self.names = streams.QueueNames(settings.queue_namespace)
+        self.names = QueueNames(settings.queue_namespace)
         self.instance = secrets.token_hex(6)
         self.reply_stream = self.names.reply(self.instance)
-        self.redis = streams.connect(settings.redis_url)
-        self._enqueue = self.redis.register_script(streams.ENQUEUE)
-        self._live = self.redis.register_script(streams.LIVE_WORKERS)
-        self._waiting: dict[int, asyncio.Future[wire.Reply]] = {}
+        self.redis = connect(settings.redis_url)
+        self._enqueue = self.redis.register_script(ENQUEUE)
+        self._live = self.redis.register_script(LIVE_WORKERS)
+        self._waiting: dict[int, asyncio.Future[Reply]] = {}
         self._finished: OrderedDict[int, bool] = OrderedDict()  # job id -> it timed out
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -109,21 +127,21 @@ class QueueOffloader(OffloaderBase):
         }
 
     async def run(self, kernel: Callable[[*Ts], R], *args: *Ts, ticket: Ticket | None = None) -> R:
-        spec = kernels.kernel_for(kernel)
+        spec = kernel_for(kernel)
         with self._admit(ticket) as admitted:
             if time.monotonic() < self._down_until_s:
                 raise self._unavailable()
             job_id = next(self._ids)
-            args_raw = msgspec.Raw(wire.encode_args(spec, args))
-            job = wire.encode(wire.Job(job_id, spec.name, self.reply_stream, args_raw))
-            future: asyncio.Future[wire.Reply] = asyncio.get_running_loop().create_future()
+            args_raw = msgspec.Raw(encode_args(spec, args))
+            job = encode(JobMessage(job_id, spec.name, self.reply_stream, args_raw))
+            future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
             self._waiting[job_id] = future
             self.metrics.in_flight.inc()
             entry_id: str | None = None
             timed_out = False
             try:
                 entry_id = await self._add_job(spec.name, job)
-                streams.raise_if_cancelled()  # the client left during the enqueue
+                raise_if_cancelled()  # the client left during the enqueue
                 reply = await asyncio.wait_for(future, self.settings.queue_deadline_s)
             except TimeoutError:
                 timed_out = True
@@ -141,16 +159,16 @@ class QueueOffloader(OffloaderBase):
                 if entry_id is not None and not answered:  # timed out, or the client left
                     self._in_background(self._delete_job(spec.name, entry_id))
             if reply.error is not None:
-                raise wire.error_from_wire(reply.error)
+                raise error_from_wire(reply.error)
             admitted.close(service_s=reply.service_s)
-            return cast(R, wire.decode_result(spec, reply.result))
+            return cast(R, decode_result(spec, reply.result))
 
     async def _add_job(self, kernel: str, job: bytes) -> str:
         limit = self._backlog_limit()
         keys = [self.names.jobs(kernel), self.reply_stream]
         deadline_ms = round(self.settings.queue_deadline_s * 1000)
         try:
-            answer = await self._enqueue(keys, [limit, deadline_ms, job, streams.REPLY_TTL_S])
+            answer = await self._enqueue(keys, [limit, deadline_ms, job, REPLY_TTL_S])
         except (RedisConnectionError, RedisTimeoutError) as error:
             self._mark_down(error)
             raise self._unavailable() from None
@@ -214,14 +232,14 @@ class QueueOffloader(OffloaderBase):
                         self._deliver(fields[b"reply"])
                 self._mark_up()
             except RedisError as error:
-                streams.raise_if_cancelled()
+                raise_if_cancelled()
                 self._mark_down(error)
                 await asyncio.sleep(DOWN_FAIL_FAST_S)
-            streams.raise_if_cancelled()  # an answer that came back normally may hide it too
+            raise_if_cancelled()  # an answer that came back normally may hide it too
 
     def _deliver(self, data: bytes) -> None:
         try:
-            reply = wire.decode_reply(data)
+            reply = decode_reply(data)
         except msgspec.MsgspecError as error:
             log.error("undecodable reply on %s: %s", self.reply_stream, error)
             return
@@ -251,7 +269,7 @@ class QueueOffloader(OffloaderBase):
 
     async def sample(self) -> None:
         """Refresh live workers (admission's slots), backlog and worker totals from Redis."""
-        names = kernels.names()
+        names = kernel_names()
         async with self.redis.pipeline(transaction=False) as pipe:
             for name in names:
                 pipe.xlen(self.names.jobs(name))
@@ -273,9 +291,9 @@ class QueueOffloader(OffloaderBase):
             try:
                 await self.sample()
             except RedisError as error:
-                streams.raise_if_cancelled()
+                raise_if_cancelled()
                 self._mark_down(error)
-            streams.raise_if_cancelled()  # an answer that came back normally may hide it too
+            raise_if_cancelled()  # an answer that came back normally may hide it too
             await asyncio.sleep(SAMPLE_INTERVAL_S)
 
     def _mark_down(self, error: Exception) -> None:

@@ -26,9 +26,16 @@ from typing import Any
 from redis.asyncio import Redis
 
 from perflab.app.errors import KernelFailed
-from perflab.app.offload import streams, wire
+from perflab.app.offload.job_runner import Delivery, Outcome
 from perflab.app.offload.kernels import Kernel
-from perflab.app.offload.worker_jobs import Delivery, Outcome
+from perflab.app.offload.streams import (
+    DEAD_LETTER_MAXLEN,
+    FORGET_CONSUMERS,
+    RECLAIM,
+    RECOVER,
+    QueueNames,
+)
+from perflab.app.offload.wire import Reply, decode_job, encode, error_to_wire
 from perflab.config import Settings
 
 log = logging.getLogger("perflab.worker")
@@ -82,14 +89,14 @@ class Recovery:
         held: HeldJobs,
     ) -> None:
         self.settings = settings
-        self.names = streams.QueueNames(settings.queue_namespace)
+        self.names = QueueNames(settings.queue_namespace)
         self.consumer = consumer
         self.kernels = kernels
         self.held = held
         self.needed = False  # a Redis error since the last look: deliveries may be lost
-        self._reclaim = redis.register_script(streams.RECLAIM)
-        self._recover = redis.register_script(streams.RECOVER)
-        self._forget = redis.register_script(streams.FORGET_CONSUMERS)
+        self._reclaim = redis.register_script(RECLAIM)
+        self._recover = redis.register_script(RECOVER)
+        self._forget = redis.register_script(FORGET_CONSUMERS)
         self._every_s = settings.queue_visibility_timeout_s / 4
         self._visibility_ms = round(settings.queue_visibility_timeout_s * 1000)
         self._next_reclaim_s = 0.0
@@ -143,7 +150,7 @@ class Recovery:
                 self._visibility_ms,
                 self.settings.batch_max,
                 self.settings.queue_max_deliveries,
-                streams.DEAD_LETTER_MAXLEN,
+                DEAD_LETTER_MAXLEN,
             ]
             taken, lost = await self._reclaim([stream, self.names.dead], args)
             for entry_id, flat, deliveries in taken:
@@ -165,17 +172,17 @@ class Recovery:
             f"it; it was moved to the dead-letter stream {self.names.dead}"
         )
         try:
-            job = wire.decode_job(delivery.fields[b"job"])
+            job = decode_job(delivery.fields[b"job"])
         except Exception:  # an undecodable job has no reply address; only the stream keeps it
             return Outcome(delivery, None, None, "dead_lettered")
-        reply = wire.Reply(
+        reply = Reply(
             job.job_id,
             self.consumer,
             deliveries=delivery.deliveries,
-            error=wire.error_to_wire(error),
+            error=error_to_wire(error),
             dead_lettered=True,
         )
-        return Outcome(delivery, job.reply_to, wire.encode(reply), "dead_lettered")
+        return Outcome(delivery, job.reply_to, encode(reply), "dead_lettered")
 
 
 def _fields(flat: list[bytes]) -> dict[bytes, bytes]:

@@ -3,7 +3,7 @@
     {ns}:jobs:<kernel>   stream, one per kernel (a lane: small work never waits behind large).
                          It holds only unfinished jobs: a worker XACKs and XDELs a job when it
                          answers, so XLEN is the backlog and the stream is never trimmed.
-                         Entry fields: deadline_ms (Redis clock), job (wire.Job).
+                         Entry fields: deadline_ms (Redis clock), job (wire.JobMessage).
     {ns}-workers         the consumer group on every job stream
     {ns}:reply:<id>      stream, one per API instance; entry field: reply (wire.Reply)
     {ns}:dead            dead-letter stream: jobs delivered too many times, with why

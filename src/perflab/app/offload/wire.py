@@ -21,7 +21,7 @@ from perflab.app.errors import KernelFailed, PerflabError, Unavailable
 from perflab.app.offload.kernels import Args, Kernel
 
 
-class Job(msgspec.Struct, array_like=True, frozen=True):
+class JobMessage(msgspec.Struct, array_like=True, frozen=True):
     """One request's work. `job_id` is unique within the API instance that owns `reply_to`."""
 
     job_id: int
@@ -60,7 +60,7 @@ class Reply(msgspec.Struct, array_like=True, frozen=True):
 
 
 _encoder = msgspec.msgpack.Encoder()
-_job_decoder = msgspec.msgpack.Decoder(Job)
+_job_decoder = msgspec.msgpack.Decoder(JobMessage)
 _reply_decoder = msgspec.msgpack.Decoder(Reply)
 
 
@@ -84,7 +84,7 @@ def decode_result(kernel: Kernel, raw: bytes | memoryview) -> Any:
     return msgspec.msgpack.decode(raw, type=kernel.result_type)
 
 
-def decode_job(data: bytes) -> Job:
+def decode_job(data: bytes) -> JobMessage:
     return _job_decoder.decode(data)
 
 

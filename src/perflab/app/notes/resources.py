@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from perflab.app.errors import Unavailable
 from perflab.app.health import HealthChecks
+from perflab.app.notes.ddl import SchemaMismatch, ensure_schema
 from perflab.app.notes.engines import make_engines
-from perflab.app.notes.schema import SchemaMismatch, ensure_schema
-from perflab.app.notes.service import NotesStore
+from perflab.app.notes.store import NotesStore
 from perflab.app.notes.timeouts import CLIENT_GRACE_S
 from perflab.config import Settings
 
@@ -29,7 +29,7 @@ log = logging.getLogger("perflab.notes")
 
 
 @dataclass
-class NotesDb:
+class NotesResources:
     """What the notes endpoints use: one engine per variant, same statements, same pool size.
 
     The stores compile the statements at once, before any connection: none of them depends on
@@ -68,13 +68,15 @@ class NotesDb:
 
 
 @asynccontextmanager
-async def open_notes_db(settings: Settings, health: HealthChecks) -> AsyncIterator[NotesDb]:
+async def open_notes_resources(
+    settings: Settings, health: HealthChecks
+) -> AsyncIterator[NotesResources]:
     """Yield the notes database of one worker; dispose of both pools when the worker stops.
 
-    Usage: `notes_db = await stack.enter_async_context(open_notes_db(settings, health))`
+    Usage: `notes = await stack.enter_async_context(open_notes_resources(settings, health))`
     """
     async_engine, sync_engine = make_engines(settings)
-    db = NotesDb(async_engine, sync_engine, settings.db_timeout_s)
+    db = NotesResources(async_engine, sync_engine, settings.db_timeout_s)
     try:
         try:
             # Bounded like any notes statement: a database that never answers must not hold the

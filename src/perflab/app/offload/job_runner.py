@@ -19,9 +19,16 @@ from typing import Any
 import msgspec
 
 from perflab.app.errors import KernelFailed, PerflabError
-from perflab.app.offload import wire
 from perflab.app.offload.base import timed_call
 from perflab.app.offload.kernels import Args, Kernel
+from perflab.app.offload.wire import (
+    JobMessage,
+    Reply,
+    decode_args,
+    decode_job,
+    encode,
+    error_to_wire,
+)
 
 log = logging.getLogger("perflab.worker")
 
@@ -56,7 +63,7 @@ class Outcome:
 @dataclass(frozen=True)
 class _Ready:
     delivery: Delivery
-    job: wire.Job
+    job: JobMessage
     deadline_ms: int
     args: Args
 
@@ -101,14 +108,14 @@ def run_jobs(deliveries: Sequence[Delivery], worker: str, now_ms: Clock) -> list
 
 def _prepare(delivery: Delivery, worker: str, size: int) -> _Ready | Outcome:
     try:
-        job = wire.decode_job(delivery.fields[b"job"])
+        job = decode_job(delivery.fields[b"job"])
         deadline_ms = int(delivery.fields[b"deadline_ms"])
     except (KeyError, ValueError, msgspec.MsgspecError) as error:
         log.error("job %s on %s cannot be read: %s", delivery.entry_id, delivery.stream, error)
         return Outcome(delivery, None, None, "failed")
     kernel = delivery.kernel
     try:
-        args = wire.decode_args(kernel, job.args)
+        args = decode_args(kernel, job.args)
     except msgspec.MsgspecError as error:
         log.error("job %s for %s has bad arguments: %s", delivery.entry_id, kernel.name, error)
         failure = KernelFailed(f"the {kernel.name} job's arguments do not decode: {error}")
@@ -142,7 +149,7 @@ def _answer(
     ready: _Ready, worker: str, size: int, result: Any, service_s: float, event: str = "jobs"
 ) -> Outcome:
     delivery = ready.delivery
-    reply = wire.Reply(
+    reply = Reply(
         ready.job.job_id,
         worker,
         service_s=service_s,
@@ -150,7 +157,7 @@ def _answer(
         batch_size=size,
     )
     if isinstance(result, PerflabError):
-        reply = msgspec.structs.replace(reply, error=wire.error_to_wire(result))
+        reply = msgspec.structs.replace(reply, error=error_to_wire(result))
     else:
-        reply = msgspec.structs.replace(reply, result=msgspec.Raw(wire.encode(result)))
-    return Outcome(delivery, ready.job.reply_to, wire.encode(reply), event)
+        reply = msgspec.structs.replace(reply, result=msgspec.Raw(encode(result)))
+    return Outcome(delivery, ready.job.reply_to, encode(reply), event)
