@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from time import perf_counter_ns
-from typing import TYPE_CHECKING, cast
+from typing import Any, Protocol, cast
 
 import httptools
 
@@ -35,10 +35,24 @@ from perflab.loadgen.expectation import (
 )
 from perflab.loadgen.recorder import LiveRecorder
 
-if TYPE_CHECKING:
-    from perflab.loadgen.engine import Engine
-
 _RETRY_AFTER = b"\r\nretry-after:"
+
+
+class ConnectionEvents(Protocol):
+    """What a connection needs from its engine: to be told when it is free, closed, or must
+    resend. A Protocol (not the `Engine` class) so that this module imports no engine.
+
+    Usage: ``HttpConnection(engine)`` with any object that has these three methods.
+    """
+
+    def connection_free(self, conn: HttpConnection) -> None:
+        """An answer completed or failed on `conn`; send the next request (or not)."""
+
+    def connection_closed(self, conn: HttpConnection) -> None:
+        """`conn` closed while no request was in flight."""
+
+    def resend(self, conn: HttpConnection, request: Prepared, origin_ns: int) -> None:
+        """`conn` was closed by the server as `request` was written: send it on a new one."""
 
 
 @dataclass(eq=False)
@@ -65,9 +79,11 @@ class Prepared:
 class HttpConnection(asyncio.Protocol):
     """One TCP connection sending one request at a time. Usage: see the module docstring."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: ConnectionEvents) -> None:
         self.engine = engine
-        self.owner: object = None  # the driver's slot (a user) this connection belongs to
+        # The engine's slot (a user) this connection belongs to; `Any` because each engine
+        # keeps its own kind there and reads it on the hot path without a cast or check.
+        self.owner: Any = None
         self.served = 0  # answers completed on this connection
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)

@@ -1,9 +1,10 @@
 """What every load model's engine shares: prepared requests, connecting, the ticker, the result.
 
-An engine runs inside one event loop (one process). Subclasses (`perflab.loadgen.drivers`)
-decide *when* to send; this base class owns the requests and their recorders, opens
-connections, sweeps timeouts every 100 ms, folds recorders into per-second windows, calls
-the progress callback once a second, and builds the `Recording` at the end.
+An engine runs inside one event loop (one process). Subclasses, one module per load model
+(`closed_engine`, `users_engine`, `open_engine`), decide *when* to send; this base class
+owns the requests and their recorders, opens connections, sweeps timeouts every 100 ms,
+folds recorders into per-second windows, calls the progress callback once a second, and
+builds the `Recording` at the end.
 
 Usage (through a driver)::
 
@@ -14,14 +15,13 @@ Usage (through a driver)::
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import resource
 import socket
 import ssl
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
+from perflab.limits import raise_open_files_limit
 from perflab.loadgen.connection import ExactHttpConnection, HttpConnection, Prepared
 from perflab.loadgen.errors import RequestSpecError
 from perflab.loadgen.expectation import CONNECT_ERROR
@@ -31,16 +31,17 @@ from perflab.loadgen.request_spec import RequestSpec
 
 SWEEP_INTERVAL_S = 0.1
 ProgressCallback = Callable[[float, int, int], None]  # elapsed_s, requests, failures
+T = TypeVar("T")
 
 
-def weighted_sequence(items: Sequence[Prepared], weights: Sequence[int]) -> list[Prepared]:
+def weighted_sequence(items: Sequence[T], weights: Sequence[int]) -> list[T]:
     """Smooth weighted round robin (nginx's): exact proportions, evenly interleaved.
 
     Usage: ``weighted_sequence([a, b], [1, 3])  # -> [b, a, b, b]``
     """
     current = [0] * len(items)
     total = sum(weights)
-    sequence: list[Prepared] = []
+    sequence: list[T] = []
     for _ in range(total):
         for i, weight in enumerate(weights):
             current[i] += weight
@@ -50,13 +51,16 @@ def weighted_sequence(items: Sequence[Prepared], weights: Sequence[int]) -> list
     return sequence
 
 
-def _allow_open_files(count: int) -> None:
-    """Raise the soft open-files limit (often 1,024) toward the hard one, as locust does."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < count:
-        wanted = count if hard == resource.RLIM_INFINITY else min(count, hard)
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+class User:
+    """One simulated user's slot: its connection, as locust's FastHttpUser has one.
+
+    Usage: ``user = User(); user.conn = await engine.connect()``
+    """
+
+    __slots__ = ("conn",)
+
+    def __init__(self) -> None:
+        self.conn: HttpConnection | None = None
 
 
 class Engine:
@@ -153,7 +157,7 @@ class Engine:
         return [r for r in results if isinstance(r, HttpConnection)]
 
     def connect_and_send(self, request: Prepared, origin_ns: int, owner: object = None) -> None:
-        """Connect in a task, then send; a failed connect is recorded. Usage: see drivers."""
+        """Connect in a task, then send; a failed connect is recorded. Usage: see the engines."""
         task = self.loop.create_task(self._connect_and_send(request, origin_ns, owner))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -170,7 +174,7 @@ class Engine:
         self.connect_succeeded(conn)
         conn.send(request, origin_ns)
 
-    # -- what drivers implement ------------------------------------------------------------------
+    # -- what each engine implements -------------------------------------------------------------
 
     async def prepare(self) -> None:
         """Before timing starts: pre-connect. Usage: ``await engine.setup()`` calls it."""
@@ -230,7 +234,8 @@ class Engine:
         """Resolve and pre-connect, before timing starts. Usage: ``await engine.setup()``"""
         if not self._set_up:
             self._set_up = True
-            _allow_open_files(self.connections_wanted + 64)
+            # Every connection is a file descriptor; the soft limit is often 1,024.
+            raise_open_files_limit()
             await self.resolve()
             await self.prepare()
 

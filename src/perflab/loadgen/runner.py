@@ -30,13 +30,15 @@ from typing import Any
 
 import uvloop
 
-from perflab.loadgen.drivers import ClosedEngine, OpenEngine, UsersEngine
+from perflab.loadgen.closed_engine import ClosedEngine
 from perflab.loadgen.engine import Engine, ProgressCallback
 from perflab.loadgen.errors import RunError
 from perflab.loadgen.metadata import machine_metadata
 from perflab.loadgen.models import Closed, LoadModel, Users
+from perflab.loadgen.open_engine import OpenEngine
 from perflab.loadgen.recording import Recording
 from perflab.loadgen.request_spec import RequestSpec
+from perflab.loadgen.users_engine import UsersEngine
 
 READY_TIMEOUT_S = 300.0  # building a big payload and connecting may take a while
 START_MARGIN_S = 0.2

@@ -1,183 +1,24 @@
-"""When to send: the closed, users and open engines.
+"""The open model's engine (wrk2, k6): sends scheduled at a fixed rate, latency from the schedule.
 
-Each engine reacts to two events: a connection became free (`connection_free`, called from
-inside the answer's parser callback) and a connect failed (`connect_failed`). Everything is
-callbacks on one event loop: no task or future per request, which is most of the CPU saved
-against aiohttp.
+See docs/loadgen.md for coordinated omission and how the schedule corrects it.
 
 Usage::
 
-    recording = await ClosedEngine(specs, Closed(1000, 10), keepalive=True, timeout_s=30).run()
+    recording = await OpenEngine(specs, Open(2000, 30), keepalive=True, timeout_s=30).run()
 """
 
 from __future__ import annotations
 
-import random
 import time
 from collections import deque
 from collections.abc import Sequence
 
 from perflab.loadgen.connection import HttpConnection, Prepared
 from perflab.loadgen.engine import Engine, ProgressCallback
-from perflab.loadgen.models import Closed, Open, Users
+from perflab.loadgen.models import Open
 from perflab.loadgen.request_spec import RequestSpec
 
 LOOKAHEAD_NS = 1_000_000  # the event loop's timer resolution
-
-
-class ClosedEngine(Engine):
-    """Exactly `requests` requests over `connections` connections. Usage: see module."""
-
-    def __init__(
-        self,
-        specs: Sequence[RequestSpec],
-        model: Closed,
-        *,
-        keepalive: bool,
-        timeout_s: float,
-        progress: ProgressCallback | None = None,
-    ) -> None:
-        super().__init__(
-            specs,
-            keepalive=keepalive,
-            timeout_s=timeout_s,
-            model=model.describe(),
-            connections=model.connections,
-            progress=progress,
-        )
-        self.remaining = model.requests
-        self.in_flight = 0
-        self._ready: list[HttpConnection] = []
-
-    async def prepare(self) -> None:
-        """Pre-connect before timing starts. Usage: ``await engine.setup()`` calls it."""
-        # wrk pre-connects; ab (no keep-alive) connects per request, timed.
-        if self.keepalive:
-            self._ready = await self.preconnect(self.connections_wanted)
-
-    def begin(self) -> None:
-        """Send the first requests. Usage: ``Engine.run`` calls it at the start time."""
-        slots: list[HttpConnection | None] = [*self._ready]
-        slots += [None] * (self.connections_wanted - len(slots))
-        for conn in slots:
-            self._next(conn)
-
-    def _next(self, conn: HttpConnection | None) -> None:
-        if self.remaining == 0:
-            if self.in_flight == 0:
-                self.finish()
-            return
-        self.remaining -= 1
-        self.in_flight += 1
-        request = self.next_request()
-        if conn is None or conn.closed:
-            self.connect_and_send(request, time.perf_counter_ns())
-        else:
-            conn.send(request)
-
-    def connection_free(self, conn: HttpConnection) -> None:
-        """An answer arrived (or failed) on `conn`. Usage: ``HttpConnection`` calls it."""
-        if self.remaining and not conn.closed:
-            # The hot path, `_next` unrolled: every call here delays the next request.
-            self.remaining -= 1
-            sequence = self._sequence
-            request = sequence[self._cursor % len(sequence)]
-            self._cursor += 1
-            conn.send(request)
-            return
-        self.in_flight -= 1
-        if conn.closed:
-            self.open_connections.discard(conn)
-        self._next(conn)
-
-    def connect_failed(self, owner: object) -> None:
-        """A connect failed (already recorded). Usage: ``Engine.connect_and_send`` calls it."""
-        self.in_flight -= 1
-        self._next(None)
-
-
-class _User:
-    """One simulated user: its own connection, as locust's FastHttpUser."""
-
-    __slots__ = ("conn",)
-
-    def __init__(self) -> None:
-        self.conn: HttpConnection | None = None
-
-
-class UsersEngine(Engine):
-    """locust's model: users spawned at a rate, looping with think time. Usage: see module."""
-
-    def __init__(
-        self,
-        specs: Sequence[RequestSpec],
-        model: Users,
-        *,
-        keepalive: bool,
-        timeout_s: float,
-        progress: ProgressCallback | None = None,
-        seed: int | None = None,
-    ) -> None:
-        super().__init__(
-            specs,
-            keepalive=keepalive,
-            timeout_s=timeout_s,
-            model=model.describe(),
-            connections=model.users,
-            progress=progress,
-        )
-        self.users_model = model
-        self.in_flight = 0
-        self.stopping = False
-        self._random = random.Random(seed)
-
-    def begin(self) -> None:
-        """Send the first requests. Usage: ``Engine.run`` calls it at the start time."""
-        for i in range(self.users_model.users):
-            self.loop.call_later(i / self.users_model.spawn_rate_per_s, self._user_next, _User())
-        self.loop.call_later(self.users_model.duration_s, self._stop)
-
-    def _stop(self) -> None:
-        self.stopping = True
-        if self.in_flight == 0:
-            self.finish()
-
-    def _user_next(self, user: _User) -> None:
-        if self.stopping:
-            return
-        self.in_flight += 1
-        request = self.next_request()
-        if user.conn is None or user.conn.closed:
-            user.conn = None
-            self.connect_and_send(request, time.perf_counter_ns(), owner=user)
-        else:
-            user.conn.send(request)
-
-    def _after(self, user: _User) -> None:
-        self.in_flight -= 1
-        if self.stopping:
-            if self.in_flight == 0:
-                self.finish()
-            return
-        low, high = self.users_model.think_s
-        if high > 0:
-            self.loop.call_later(self._random.uniform(low, high), self._user_next, user)
-        else:
-            self._user_next(user)
-
-    def connection_free(self, conn: HttpConnection) -> None:
-        """An answer arrived (or failed) on `conn`. Usage: ``HttpConnection`` calls it."""
-        user = conn.owner
-        assert isinstance(user, _User)
-        if conn.closed:
-            self.open_connections.discard(conn)
-        user.conn = conn
-        self._after(user)
-
-    def connect_failed(self, owner: object) -> None:
-        """A connect failed (already recorded). Usage: ``Engine.connect_and_send`` calls it."""
-        assert isinstance(owner, _User)
-        self._after(owner)
 
 
 class OpenEngine(Engine):
