@@ -8,7 +8,7 @@ the tree in `perflab.app.errors` gives; unexpected exceptions are answered by
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match, Route
 
 from perflab.app.errors import PerflabError, ServerError
 from perflab.app.observe import current_request_id
@@ -43,16 +44,35 @@ _DESCRIPTIONS = {
     "than PERFLAB_MAX_IMAGE_PIXELS.",
     415: "The body has a content type this endpoint does not take.",
     422: "The body or parameters do not match the schema.",
-    500: "A bug on our side; the log has the request id.",
+    500: "A kernel failed: a bug on our side, or a job that every worker it was handed to "
+    "died running (the log has the request id).",
     502: "A downstream service failed.",
     503: "Overloaded or a backing service is down; retry after Retry-After seconds.",
     504: "A downstream service did not answer in time.",
 }
 
 
+# Every 503 says when to come back (perflab.app.errors.Unavailable.headers): whole seconds, >= 1.
+RETRY_AFTER_HEADER: dict[str, Any] = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying (the expected wait, at least 1).",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[1-9][0-9]*$"},
+    }
+}
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` for the given statuses, each documented with the error body."""
-    return {s: {"model": ErrorBody, "description": _DESCRIPTIONS[s]} for s in statuses}
+    """OpenAPI `responses=` for the given statuses, each documented with the error body.
+
+    Usage: `@router.get("/x", responses=error_responses(422, 503))`
+    """
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        responses[status] = {"model": ErrorBody, "description": _DESCRIPTIONS[status]}
+        if status == 503:
+            responses[status]["headers"] = RETRY_AFTER_HEADER
+    return responses
 
 
 _HTTP_CODES = {
@@ -121,10 +141,36 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     return error_response(422, "validation_error", f"{where}: {first['msg']}", details=details)
 
 
+def _plain_routes(routes: Iterable[BaseRoute]) -> Iterator[Route]:
+    # FastAPI 0.165 keeps each included router as one entry (its `original_router` holds the
+    # routes, with their full paths: this app includes routers without a further prefix).
+    for route in routes:
+        if isinstance(route, Route):
+            yield route
+        elif (included := getattr(route, "original_router", None)) is not None:
+            yield from _plain_routes(included.routes)
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """Every method the request's path takes, across all the routes declared for that path.
+
+    Starlette answers a 405 with the methods of the first route whose path matched, so
+    `OPTIONS /notes/` said `Allow: POST` although `GET /notes/` is served too.
+    """
+    routes = list(_plain_routes(request.app.router.routes))
+    template = next((r.path for r in routes if r.matches(request.scope)[0] != Match.NONE), None)
+    if template is None:
+        return None
+    methods = {m for r in routes if r.path == template and r.methods for m in r.methods}
+    return ", ".join(sorted(methods))
+
+
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     headers = dict(exc.headers) if exc.headers else None
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        headers = {**(headers or {}), "Allow": allowed}
     return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
 

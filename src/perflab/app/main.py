@@ -16,7 +16,7 @@ from perflab.app import admission, observe, ops, threadpool
 from perflab.app.body_limit import BodyLimitMiddleware
 from perflab.app.classify.router import router as classify_router
 from perflab.app.deps import Resources
-from perflab.app.diag.router import router as diag_router
+from perflab.app.diag.router import make_router as make_diag_router
 from perflab.app.error_handlers import install_error_handlers
 from perflab.app.faceblur.router import router as faceblur_router
 from perflab.app.fanout.clients import open_fanout_clients
@@ -145,7 +145,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(payload_router)
     app.include_router(faceblur_router)
     app.include_router(classify_router)
-    app.include_router(diag_router)
+    app.include_router(make_diag_router(settings.diag_max_work_ms))
     app.include_router(web_router)
     # domain routers
     # Added last = outermost: ids and metrics see every answer, including 413s.

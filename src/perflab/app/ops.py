@@ -6,11 +6,12 @@ import os
 from typing import Any
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from perflab import __version__
 from perflab.app.deps import ResourcesDep
+from perflab.app.error_handlers import RETRY_AFTER_HEADER
 from perflab.app.observe import metrics_payload
 
 router = APIRouter(tags=["operations"])
@@ -37,7 +38,13 @@ class Health(BaseModel):
     "/healthz",
     summary="Liveness and readiness",
     response_model=Health,
-    responses={503: {"model": Health, "description": "Alive but not ready: a service is down."}},
+    responses={
+        503: {
+            "model": Health,
+            "description": "Alive but not ready: a service is down.",
+            "headers": RETRY_AFTER_HEADER,
+        }
+    },
 )
 async def healthz(resources: ResourcesDep) -> JSONResponse:
     """200 when every configured backing service answers; 503 (same body) when one does not."""
@@ -59,7 +66,20 @@ async def healthz(resources: ResourcesDep) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503, headers=headers)
 
 
-@router.get("/metrics", summary="Prometheus metrics of every server worker")
+_METRICS_TEXT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The Prometheus text exposition format.",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics of every server worker",
+    response_class=PlainTextResponse,
+    responses=_METRICS_TEXT,
+)
 async def metrics() -> Response:
     payload, content_type = metrics_payload()
     return Response(payload, media_type=content_type)

@@ -16,6 +16,7 @@ from perflab.app.classify.service import classify_image
 from perflab.app.deps import OffloaderDep
 from perflab.app.error_handlers import error_body, error_responses
 from perflab.app.errors import ClientError
+from perflab.app.faceblur.schemas import IMAGE_MEDIA_TYPES
 from perflab.app.multipart_upload import read_file_field
 
 router = APIRouter(tags=["classify (seed 001)"])
@@ -36,7 +37,9 @@ _FILE_DOC: dict[str, object] = {
                     "type": "object",
                     "required": ["file"],
                     "properties": {"file": {"type": "string", "format": "binary"}},
-                }
+                },
+                # The part must be an image; anything Pillow cannot decode is a 400.
+                "encoding": {"file": {"contentType": IMAGE_MEDIA_TYPES}},
             }
         },
     }
@@ -47,7 +50,7 @@ _FILE_DOC: dict[str, object] = {
     "/predict",
     summary="Classify an uploaded image (EfficientNet-Lite0, ImageNet labels)",
     response_model=PredictAnswer,
-    responses=error_responses(400, 413, 415, 503, 504),
+    responses=error_responses(400, 413, 415, 500, 503, 504),
     openapi_extra=_FILE_DOC,
 )
 async def predict(request: Request, offloader: OffloaderDep) -> Response:

@@ -24,7 +24,7 @@ from perflab.app.content_types import JsonOnly, MultipartOnly, declared_length
 from perflab.app.deps import OffloaderDep, SettingsDep
 from perflab.app.error_handlers import error_responses
 from perflab.app.errors import BadRequest
-from perflab.app.faceblur.schemas import BlurAnswer, EncodedImage
+from perflab.app.faceblur.schemas import IMAGE_MEDIA_TYPES, BlurAnswer, EncodedImage
 from perflab.app.faceblur.service import (
     BlurOptions,
     BlurResult,
@@ -68,9 +68,22 @@ def answer(result: BlurResult, request: Request) -> Response:
 
 # ThreadpoolRoute: the `def` variant is admitted to the threadpool (perflab.app.threadpool).
 router = APIRouter(prefix="/api/blur", tags=["faceblur (seed 000)"], route_class=ThreadpoolRoute)
-_RESPONSES: dict[int | str, dict[str, object]] = {
-    200: {"content": {"image/jpeg": {}}, "description": "JSON, or the raw JPEG if preferred."},
-    **error_responses(400, 413, 415, 422, 503),
+_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "JSON, or the raw JPEG if preferred (faces in the X-Faces header).",
+    },
+}
+# Through the offloader: a kernel past PERFLAB_JOB_TIMEOUT_S is a 504, a failed one a 500.
+_OFFLOADED_RESPONSES = {**_ANSWER, **error_responses(400, 413, 415, 422, 500, 503, 504)}
+_THREAD_RESPONSES = {**_ANSWER, **error_responses(400, 413, 415, 422, 503)}
+# The upload's part must be an image: its media types, for clients and generated tests alike.
+_UPLOAD_DOC: dict[str, Any] = {
+    "requestBody": {
+        "content": {
+            "multipart/form-data": {"encoding": {"image": {"contentType": IMAGE_MEDIA_TYPES}}}
+        }
+    }
 }
 
 
@@ -78,7 +91,8 @@ _RESPONSES: dict[int | str, dict[str, object]] = {
     "",
     summary="Blur every face in an uploaded image",
     response_model=BlurAnswer,
-    responses=_RESPONSES,
+    responses=_OFFLOADED_RESPONSES,
+    openapi_extra=_UPLOAD_DOC,
 )
 async def blur_upload(
     request: Request,
@@ -104,7 +118,7 @@ _ENCODED_BODY_DOC: dict[str, Any] = {
     "/encoded",
     summary="Blur faces: base64 JSON, async",
     response_model=BlurAnswer,
-    responses=_RESPONSES,
+    responses=_OFFLOADED_RESPONSES,
     openapi_extra=_ENCODED_BODY_DOC,
 )
 async def blur_encoded(
@@ -141,7 +155,7 @@ async def encoded_image(request: Request) -> EncodedImage:
     "/encoded/sync",
     summary="Blur faces: base64 JSON, sync",
     response_model=BlurAnswer,
-    responses=_RESPONSES,
+    responses=_THREAD_RESPONSES,
 )
 def blur_encoded_sync(
     request: Request,

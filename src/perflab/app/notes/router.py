@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from perflab.app.deps import resources_of
 from perflab.app.error_handlers import error_responses
@@ -24,8 +25,12 @@ from perflab.app.notes.resources import NotesResources
 from perflab.app.notes.schemas import MAX_NOTE_ID, MAX_PAGE_LIMIT, Note, NoteIn
 from perflab.app.notes.service import run_async
 
-_ERRORS = error_responses(422, 503)
-_ERRORS_WITH_404 = error_responses(404, 422, 503)
+# What each kind of operation really answers besides its success (the body ones: an empty or
+# malformed body is 400, a body over PERFLAB_MAX_BODY_BYTES 413, another content type 415).
+_READ_ERRORS = error_responses(422, 503)
+_ID_ERRORS = error_responses(404, 422, 503)
+_CREATE_ERRORS = error_responses(400, 413, 415, 422, 503)
+_REPLACE_ERRORS = error_responses(400, 404, 413, 415, 422, 503)
 
 
 def notes_resources(request: Request) -> NotesResources:
@@ -66,6 +71,19 @@ def _page(request: Request, rows: list[service.NoteRow], limit: int) -> Response
     return _json(rows, headers=headers)
 
 
+class _NoteIdSegment(StringConvertor):
+    """A note id's path segment: anything but `sync`, which names the sync variant's collection.
+
+    So `PUT /notes/sync/` is a 405 (the collection takes GET and POST) rather than a 422 for a
+    note id "sync"; any other segment still reaches the endpoint, where a non-integer is a 422.
+    """
+
+    regex = "(?!sync/)[^/]+"
+
+
+register_url_convertor("note_id", _NoteIdSegment())
+
+
 # One router for both variants, in matching order. FastAPI tries routes in order at ~2-3 us per
 # candidate, so the collection routes come first; `/notes/sync/...` must come before
 # `/notes/{note_id}/`, which would otherwise claim "sync" as a (bad) id. Both variants are served
@@ -79,61 +97,61 @@ SYNC: list[str | Enum] = [
 ]  # plain def in the threadpool, sync engine (psycopg / sqlite3)
 
 
-@router.post("/", status_code=201, response_model=Note, responses=_ERRORS, tags=ASYNC)
+@router.post("/", status_code=201, response_model=Note, responses=_CREATE_ERRORS, tags=ASYNC)
 async def create_note(note: NoteIn, request: Request) -> Response:
     store = notes_resources(request).async_store
     return _json(await run_async(store, service.create_note, note.title, note.description), 201)
 
 
-@router.get("/", response_model=list[Note], responses=_ERRORS, tags=ASYNC)
+@router.get("/", response_model=list[Note], responses=_READ_ERRORS, tags=ASYNC)
 async def list_notes(request: Request, limit: Limit = 20, after: After = 0) -> Response:
     store = notes_resources(request).async_store
     return _page(request, await run_async(store, service.list_notes, after, limit), limit)
 
 
-@router.post("/sync/", status_code=201, response_model=Note, responses=_ERRORS, tags=SYNC)
+@router.post("/sync/", status_code=201, response_model=Note, responses=_CREATE_ERRORS, tags=SYNC)
 def create_note_sync(note: NoteIn, request: Request) -> Response:
     store = notes_resources(request).sync_store
     return _json(service.create_note(store, note.title, note.description), 201)
 
 
-@router.get("/sync/", response_model=list[Note], responses=_ERRORS, tags=SYNC)
+@router.get("/sync/", response_model=list[Note], responses=_READ_ERRORS, tags=SYNC)
 def list_notes_sync(request: Request, limit: Limit = 20, after: After = 0) -> Response:
     store = notes_resources(request).sync_store
     return _page(request, service.list_notes(store, after, limit), limit)
 
 
-@router.get("/sync/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404, tags=SYNC)
+@router.get("/sync/{note_id}/", response_model=Note, responses=_ID_ERRORS, tags=SYNC)
 def get_note_sync(note_id: NoteId, request: Request) -> Response:
     store = notes_resources(request).sync_store
     return _found(service.get_note(store, note_id), note_id)
 
 
-@router.put("/sync/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404, tags=SYNC)
+@router.put("/sync/{note_id}/", response_model=Note, responses=_REPLACE_ERRORS, tags=SYNC)
 def update_note_sync(note_id: NoteId, note: NoteIn, request: Request) -> Response:
     store, args = notes_resources(request).sync_store, (note_id, note.title, note.description)
     return _found(service.update_note(store, *args), note_id)
 
 
-@router.delete("/sync/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404, tags=SYNC)
+@router.delete("/sync/{note_id}/", response_model=Note, responses=_ID_ERRORS, tags=SYNC)
 def delete_note_sync(note_id: NoteId, request: Request) -> Response:
     store = notes_resources(request).sync_store
     return _found(service.delete_note(store, note_id), note_id)
 
 
-@router.get("/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404, tags=ASYNC)
+@router.get("/{note_id:note_id}/", response_model=Note, responses=_ID_ERRORS, tags=ASYNC)
 async def get_note(note_id: NoteId, request: Request) -> Response:
     store = notes_resources(request).async_store
     return _found(await run_async(store, service.get_note, note_id), note_id)
 
 
-@router.put("/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404, tags=ASYNC)
+@router.put("/{note_id:note_id}/", response_model=Note, responses=_REPLACE_ERRORS, tags=ASYNC)
 async def update_note(note_id: NoteId, note: NoteIn, request: Request) -> Response:
     store, args = notes_resources(request).async_store, (note_id, note.title, note.description)
     return _found(await run_async(store, service.update_note, *args), note_id)
 
 
-@router.delete("/{note_id}/", response_model=Note, responses=_ERRORS_WITH_404, tags=ASYNC)
+@router.delete("/{note_id:note_id}/", response_model=Note, responses=_ID_ERRORS, tags=ASYNC)
 async def delete_note(note_id: NoteId, request: Request) -> Response:
     store = notes_resources(request).async_store
     return _found(await run_async(store, service.delete_note, note_id), note_id)

@@ -15,7 +15,11 @@ def _storable(value: str) -> str:
 
 
 # The seed's limits; characters, not bytes, so "été" counts 3.
-NoteText = Annotated[str, Field(min_length=3, max_length=50), AfterValidator(_storable)]
+# The pattern only documents `_storable` in the OpenAPI schema (a regex per request costs more).
+_NO_NUL = {"pattern": "^[^\\x00]*$"}
+NoteText = Annotated[
+    str, Field(min_length=3, max_length=50, json_schema_extra=_NO_NUL), AfterValidator(_storable)
+]
 # Ids are BIGINT on PostgreSQL and INTEGER (64-bit) on SQLite: anything outside is a client error
 # (422) rather than a driver overflow (500).
 MAX_NOTE_ID = 2**63 - 1
