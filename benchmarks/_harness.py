@@ -1,6 +1,6 @@
 """What every benchmark script needs: a `perflab serve` on a free port, and its memory.
 
-Thin over perflab.bench.servers (the one way to start perflab processes, shared with the
+Thin over perflab.bench.launcher (the one way to start perflab processes, shared with the
 bench and the tests), keeping the benchmarks' own call shape: a log file named by the caller.
 
 Usage:
@@ -15,8 +15,8 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from perflab.bench import servers
-from perflab.bench.servers import Launched, free_port, process_tree, tree_cpu_s, tree_rss_bytes
+from perflab.bench import launcher
+from perflab.bench.launcher import Launched, free_port, process_tree, tree_cpu_s, tree_rss_bytes
 
 __all__ = ["Launched", "free_port", "perflab_serve", "process_tree", "tree_cpu_s", "tree_rss_bytes"]
 

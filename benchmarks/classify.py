@@ -52,7 +52,7 @@ from perflab.app.classify.service import ClassifyOptions, Prediction, classify_w
 from perflab.app.offload import wire
 from perflab.app.offload.kernels import kernel_named
 from perflab.app.offload.streams import QueueNames
-from perflab.bench.servers import perflab_worker
+from perflab.bench.launcher import perflab_worker
 from perflab.loadgen import Closed, Expectation, Recording, RequestSpec, Users, form_body, run
 from perflab.loadgen.metadata import machine_metadata
 from perflab.loadgen.recording import NameStats
@@ -193,7 +193,7 @@ def queue_worker(
     args: argparse.Namespace, setup: Setup, processes: int, env: dict[str, str], log_path: Path
 ) -> Iterator[None]:
     """`perflab worker --processes N` until the block ends, then SIGTERM (a clean stop: 0),
-    started like every perflab process (perflab.bench.servers); its log ends up at log_path."""
+    started like every perflab process (perflab.bench.launcher); its log ends up at log_path."""
     client = redis.Redis.from_url(args.redis)
     worker_args = ["--redis", args.redis, "--namespace", setup.namespace]
     worker_args += ["--processes", str(processes), "--kernels", "classify"]

@@ -82,7 +82,7 @@ def ceiling_app() -> Any:
 @contextlib.contextmanager
 def _server(command: list[str], env: dict[str, str], ready_path: str, port: int) -> Iterator[int]:
     """Run the ceiling app's server until the block ends; yield its pid (the root of the
-    process tree). Not perflab, so not perflab.bench.servers: any HTTP answer means up."""
+    process tree). Not perflab, so not perflab.bench.launcher: any HTTP answer means up."""
     log_fd, log_name = tempfile.mkstemp(prefix="notes-bench-", suffix=".log")
     process = subprocess.Popen(command, env={**os.environ, **env}, stdout=log_fd, stderr=log_fd)
     os.close(log_fd)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from perflab import limits
-from perflab.bench.servers import perflab_downstream, perflab_serve
+from perflab.bench.launcher import perflab_downstream, perflab_serve
 from tests.support.servers import get_json
 
 LOW_SOFT_LIMIT = 256

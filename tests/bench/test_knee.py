@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from perflab.bench.results import read_results
+from perflab.results.document import read_document
 from perflab.bench.runner import BenchOptions, run_bench
 from perflab.bench.saturation import cpu_capacity_pct, saturated_resource
 from perflab.bench.study import load_study
@@ -32,7 +32,7 @@ def test_the_knee_of_a_cpu_endpoint_is_found(tmp_path: Path) -> None:
     out = tmp_path / "out"
     study = load_study(str(study_file), "quick")
     run_bench([study], BenchOptions(out_dir=out, find_knee=True, show_progress=False))
-    [cell] = read_results(out)["studies"][0]["cells"]
+    [cell] = read_document(out)[1]["studies"][0]["cells"]
     assert cell["status"] == "ran", cell["reason"]
     knee = cell["knee"]
     assert knee["slo_p99_ms"] == 100.0

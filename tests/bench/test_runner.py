@@ -14,8 +14,8 @@ from typing import Any
 import psutil
 import pytest
 
-from perflab.bench import availability, servers
-from perflab.bench.results import FORMAT, read_results
+from perflab.bench import availability, launcher
+from perflab.results.document import FORMAT, read_document
 from perflab.bench.runner import BenchOptions, run_bench
 from perflab.bench.study import load_study
 from perflab.loadgen import LatencyHistogram
@@ -49,7 +49,7 @@ def run(tmp_path: Path, study_file: Path, **options: Any) -> dict[str, Any]:
     out = tmp_path / "out"
     study = load_study(str(study_file), "quick")
     run_bench([study], BenchOptions(out_dir=out, show_progress=False, **options))
-    return read_results(out)
+    return read_document(out)[1]
 
 
 def perflab_processes() -> list[psutil.Process]:
@@ -98,13 +98,13 @@ def test_a_tiny_cell_writes_the_documented_results(tmp_path: Path) -> None:
     # Every server stopped: none left in the registry, none of this port still running.
     port = recording["target"].rsplit(":", 1)[-1].split("/")[0]
     assert not [p for p in perflab_processes() if port in " ".join(p.cmdline())]
-    assert not servers._live
+    assert not launcher._live
 
 
 def test_a_cell_needing_an_unreachable_service_is_skipped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PERFLAB_REDIS_URL", f"redis://127.0.0.1:{servers.free_port()}/0")
+    monkeypatch.setenv("PERFLAB_REDIS_URL", f"redis://127.0.0.1:{launcher.free_port()}/0")
     availability.forget()
     try:
         study_file = tiny_study(tmp_path, server='server = { offload = "queue" }')
@@ -121,7 +121,7 @@ def test_a_cell_needing_an_unreachable_service_is_skipped(
 
 
 def test_a_users_own_url_is_driven_without_starting_a_server(tmp_path: Path) -> None:
-    with servers.perflab_serve(["--offload", "inline"], log_dir=tmp_path / "own") as own:
+    with launcher.perflab_serve(["--offload", "inline"], log_dir=tmp_path / "own") as own:
         cells = (
             '[[cell]]\nname = "cpu"\nrole = "right"\n'
             '[[cell]]\nname = "missing"\nrole = "naive"\nvars = { path = "/no/such/endpoint" }\n'
@@ -143,7 +143,7 @@ def test_a_users_own_url_is_driven_without_starting_a_server(tmp_path: Path) -> 
 
 
 def test_a_study_whose_endpoints_are_missing_is_not_available(tmp_path: Path) -> None:
-    with servers.perflab_serve([], log_dir=tmp_path / "own") as own:
+    with launcher.perflab_serve([], log_dir=tmp_path / "own") as own:
         top = f'base_url = "{own.base_url}"'
         study_file = tiny_study(tmp_path, top=top)
         study_file.write_text(study_file.read_text().replace("/diag/cpu?work_ms=2", "/nope"))
@@ -175,7 +175,7 @@ def test_ctrl_c_stops_every_server_and_keeps_the_partial_results(tmp_path: Path)
             bench.kill()
             bench.wait()
     assert bench.returncode == 130, stderr.decode()
-    [cell] = read_results(out)["studies"][0]["cells"]
+    [cell] = read_document(out)[1]["studies"][0]["cells"]
     assert cell["status"] == "failed"
     assert cell["reason"].startswith("interrupted")
     assert server_pids, "the server had started"

@@ -8,7 +8,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from perflab.bench.servers import free_port, perflab_serve
+from perflab.bench.launcher import free_port, perflab_serve
 from perflab.bench.signals import SignalSampler, parse_metrics
 
 # What `perflab serve --workers 2 --offload queue` exports (trimmed), merged over workers by

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from perflab.bench.study import PROFILES, builtin_names, load_study
-from perflab.bench.study_schema import StudyError, merge
+from perflab.bench.study.rules import merge
+from perflab.results.errors import StudyError
 from perflab.bench.workload import cell_requests, cell_streams
 from perflab.loadgen import Closed, Open, Users
 

@@ -181,9 +181,16 @@ def with_failures(
             if cell["name"] != cell_name:
                 continue
             for run in cell["runs"]:
+                # The totals are the names' sum: each name fails its share, totals follow.
                 recording = run["recording"]
-                failed = round(recording["requests"] * share)
-                recording["failures_by_kind"] = {kind: failed}
+                parts = list(recording["names"].values())
+                for part in parts:
+                    failed = round(part["requests"] * share)
+                    part["failures_by_kind"] = {kind: failed} if failed else {}
+                    part["failures"] = failed
+                    part["ok"] = part["requests"] - failed
+                failed = sum(part["failures"] for part in parts)
+                recording["failures_by_kind"] = {kind: failed} if failed else {}
                 recording["failures"] = failed
                 recording["ok"] = recording["requests"] - failed
     return document

@@ -99,13 +99,15 @@ def test_long_series_are_downsampled(tmp_path: Path) -> None:
     document = sample_document()
     study = first_ran_study(document)
     run = measured_cells(study)[0]["runs"][0]
-    windows = run["recording"]["time_series"]
-    # Stretch one repeat's windows over 20 minutes: each second once, shifted.
-    run["recording"]["time_series"] = [
-        w | {"second": w["second"] + shift}
-        for shift in range(0, 1200, len(windows))
-        for w in windows
-    ]
+    # Stretch one repeat's windows over 20 minutes: each second once, shifted. The totals
+    # are the names' sum, so each name's series is stretched alike.
+    for part in [run["recording"], *run["recording"]["names"].values()]:
+        windows = part["time_series"]
+        part["time_series"] = [
+            w | {"second": w["second"] + shift}
+            for shift in range(0, 1200, len(windows))
+            for w in windows
+        ]
     _, _, html_path = render_report(write(document, tmp_path / "run"), tmp_path / "out")
     page = html_path.read_text(encoding="utf-8")
     data = json.loads(page.split("id='perflab-data'>", 1)[1].split("</script>", 1)[0])

@@ -1,6 +1,6 @@
 """Real servers for tests where concurrency is the point: `perflab serve` in a subprocess.
 
-Thin test defaults over perflab.bench.servers (the one way to start perflab processes): a
+Thin test defaults over perflab.bench.launcher (the one way to start perflab processes): a
 data directory inside the test's tmp_path, the shared test model cache, `info` logs (tests
 read them), and a 503 counted as started (alive, a backing service down: tests may want it).
 """
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from perflab.bench.servers import Launched, free_port, perflab_downstream, perflab_serve
+from perflab.bench.launcher import Launched, free_port, perflab_downstream, perflab_serve
 
 __all__ = [
     "TEST_MODEL_DIR",

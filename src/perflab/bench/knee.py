@@ -20,13 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from perflab.bench.launch import Target
 from perflab.bench.saturation import cpu_capacity_pct, saturated_resource
 from perflab.bench.signals import SignalSampler
 from perflab.bench.study import CellPlan, Study
-from perflab.bench.study_schema import KNEE_KEYS, StudyError, check_keys
+from perflab.bench.study.rules import KNEE_KEYS, check_keys
+from perflab.bench.target import Target
 from perflab.bench.workload import main_request
 from perflab.loadgen import Open, RequestSpec, Stream, run
+from perflab.results.errors import StudyError
 
 MIN_THROUGHPUT_SHARE = 0.9
 SIGNAL_INTERVAL_S = 0.5

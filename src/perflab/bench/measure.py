@@ -5,7 +5,8 @@ Usage::
     with cell_target(study, plan, log_dir=logs) as target:
         streams = cell_streams(plan, target.base_url)
         missing = warm_up(streams, plan.warmup_s)          # paths that answered 404
-        run = measure(streams, target, repeat=0, progress=display.load_progress)
+        repeat = measure(streams, target.base_url, target.pid, repeat=0)
+        summary_line(repeat)                               # "12.1 req/s, p99 812 ms, 0 failed"
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from perflab.bench.servers import tree_cpu_s
+from perflab.bench.launcher import tree_cpu_s
 from perflab.bench.signals import SignalSampler
 from perflab.bench.workload import warmup_streams
 from perflab.loadgen import Stream, run, run_streams
+from perflab.results.model import RepeatResult, Signals
 
 ProgressCallback = Callable[[float, int, int], None]
 SIGNAL_INTERVAL_S = 1.0
@@ -52,8 +54,8 @@ def measure(
     repeat: int,
     progress: ProgressCallback | None = None,
     interval_s: float = SIGNAL_INTERVAL_S,
-) -> dict[str, Any]:
-    """Run the measured load with the server's signals sampled: one Run of the results format.
+) -> RepeatResult:
+    """Run the measured load with the server's signals sampled: one repeat of a cell.
 
     Usage: ``measure(streams, target.base_url, target.pid, repeat=0)``
     """
@@ -70,16 +72,14 @@ def measure(
     server_cpu_s = None
     if cpu_before_s is not None and cpu_after_s is not None:
         server_cpu_s = round(cpu_after_s - cpu_before_s, 3)
-    return {
-        "repeat": repeat,
-        "started_at_unix_s": recording.started_at_unix_s,
-        "recording": recording.to_dict(),
-        "signals": signals,
-        "workload_cpu": {
-            "server_cpu_s": server_cpu_s,
-            "generator_cpu_s": round(recording.generator_cpu_s, 3),
-        },
-    }
+    return RepeatResult(
+        repeat=repeat,
+        started_at_unix_s=recording.started_at_unix_s,
+        recording=recording,
+        signals=Signals.from_dict(signals),
+        server_cpu_s=server_cpu_s,
+        generator_cpu_s=round(recording.generator_cpu_s, 3),
+    )
 
 
 def _align(signals: dict[str, Any], shift_s: float, interval_s: float) -> None:
@@ -94,21 +94,11 @@ def _align(signals: dict[str, Any], shift_s: float, interval_s: float) -> None:
     signals["series"] = series
 
 
-def summary_line(recording: dict[str, Any]) -> str:
-    """``"12.1 req/s, p99 812 ms, 0 failed"`` for the display. Usage: ``summary_line(rec)``"""
-    percentiles = recording.get("latency_us", {}).get("percentiles", {})
-    p99_us = _percentile(percentiles, 99.0)
-    p99 = f", p99 {p99_us / 1000:,.0f} ms" if p99_us is not None else ""
-    failures = recording.get("failures", 0)
-    return f"{recording.get('requests_per_s', 0.0):,.1f} req/s{p99}, {failures:,} failed"
-
-
-def _percentile(percentiles: Any, wanted: float) -> float | None:
-    if isinstance(percentiles, dict):
-        for key, value in percentiles.items():
-            try:
-                if float(key) == wanted:
-                    return float(value)
-            except ValueError:
-                continue
-    return None
+def summary_line(repeat: RepeatResult) -> str:
+    """``"12.1 req/s, p99 812 ms, 0 failed"`` for the display. Usage: ``summary_line(repeat)``"""
+    total = repeat.total
+    p99 = ""
+    if total.requests:
+        p99 = f", p99 {total.histogram.value_at_percentile(99.0) / 1000:,.0f} ms"
+    rate = total.requests / repeat.duration_s if repeat.duration_s > 0 else 0.0
+    return f"{rate:,.1f} req/s{p99}, {total.failure_count:,} failed"

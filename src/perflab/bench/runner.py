@@ -8,7 +8,8 @@ is rewritten after every cell, so a Ctrl-C (which stops every server) keeps what
 
 Usage::
 
-    document = run_bench([load_study("notes", "quick")], BenchOptions(out_dir=Path("out")))
+    run = run_bench([load_study("notes", "quick")], BenchOptions(out_dir=Path("out")))
+    run.studies[0].goals
 """
 
 from __future__ import annotations
@@ -17,17 +18,19 @@ import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from perflab.bench import servers
+from perflab.bench import launcher
 from perflab.bench.availability import missing_service
 from perflab.bench.display import BenchDisplay
-from perflab.bench.launch import cell_target
+from perflab.bench.goals import evaluate_goals
 from perflab.bench.measure import measure, summary_line, warm_up
-from perflab.bench.results import RESULTS_NAME, finish, new_document, write_results
 from perflab.bench.study import CellPlan, Study, builtin_dir
+from perflab.bench.target import cell_target
 from perflab.bench.workload import cell_streams
 from perflab.loadgen.errors import LoadgenError
+from perflab.results.document import RESULTS_NAME, finish_run, new_run, write_run
+from perflab.results.errors import CellNotAvailable, LabError
+from perflab.results.model import CellResults, RunResults, StudyResults
 
 
 @dataclass
@@ -48,10 +51,7 @@ class BenchOptions:
 
 
 NOT_AVAILABLE = "not available: "  # how a cell's reason says its endpoint is missing
-
-
-class NotAvailable(Exception):
-    """The cell's endpoints answered 404: this perflab does not have them."""
+PENDING = "pending"  # a cell not run yet, in a results file written mid-run
 
 
 def rerun_command(study: Study, cell: str, profile: str) -> str:
@@ -61,91 +61,87 @@ def rerun_command(study: Study, cell: str, profile: str) -> str:
     return f"perflab bench {shlex.quote(target)} --cell {cell} --profile {profile}"
 
 
-def study_entry(study: Study) -> dict[str, Any]:
-    """The results' Study object, before any cell ran. Usage: ``study_entry(study)``"""
-    return {
-        "name": study.name,
-        "seed": study.seed,
-        "title": study.title,
-        "question": study.question,
-        "slo_p99_ms": study.slo_p99_ms,
-        "main_request": study.main_request,
-        "status": "ran",
-        "reason": None,
-        "references": [ref.to_dict() for ref in study.references],
-        "cells": [],
-    }
+def study_results(study: Study) -> StudyResults:
+    """The results of a study, before any cell ran. Usage: ``study_results(study)``"""
+    return StudyResults(
+        name=study.name,
+        title=study.title,
+        question=study.question,
+        seed=study.seed,
+        slo_p99_ms=study.slo_p99_ms,
+        main_request=study.main_request,
+        references=[ref.to_dict() for ref in study.references],
+    )
 
 
-def cell_entry(study: Study, plan: CellPlan, profile: str) -> dict[str, Any]:
-    """The results' Cell object, before it ran. Usage: ``cell_entry(study, plan, "quick")``"""
-    return {
-        "name": plan.name,
-        "label": plan.label,
-        "role": plan.role,
-        "settings": plan.settings_dict(),
-        "status": "ran",
-        "reason": None,
-        "rerun": rerun_command(study, plan.name, profile),
-        "runs": [],
-        "knee": None,
-    }
+def cell_results(study: Study, plan: CellPlan, profile: str) -> CellResults:
+    """The results of a cell, before it ran. Usage: ``cell_results(study, plan, "quick")``"""
+    return CellResults(
+        name=plan.name,
+        label=plan.label,
+        role=plan.role,
+        settings=plan.settings_dict(),
+        status=PENDING,
+        rerun=rerun_command(study, plan.name, profile),
+    )
 
 
-def run_bench(studies: list[Study], options: BenchOptions) -> dict[str, Any]:
-    """Run `studies` and write results.json; returns the document. Ctrl-C stops every server,
+def run_bench(studies: list[Study], options: BenchOptions) -> RunResults:
+    """Run `studies` and write results.json; returns the run. Ctrl-C stops every server,
     writes what ran and re-raises KeyboardInterrupt. Usage: see module."""
-    document = new_document(options.command, profile=options.profile, repeat=options.repeat)
+    run = new_run(options.command, profile=options.profile, repeat=options.repeat)
     plans = [(study, study.selected_cells(options.cells)) for study in studies]
     runs_per_cell = 1 if options.find_knee else options.repeat
     total = sum(len(cells) for _, cells in plans) * runs_per_cell
     try:
         with BenchDisplay(total, enabled=options.show_progress) as display:
             for study, cells in plans:
-                entry = study_entry(study)
-                document["studies"].append(entry)
-                _run_study(study, cells, entry, options, display, document)
+                results = study_results(study)
+                run.studies.append(results)
+                _run_study(study, cells, results, options, display, run)
     except KeyboardInterrupt:
-        servers.stop_all()
-        _interrupted(document)
+        launcher.stop_all()
+        _interrupted(run)
         raise
     finally:
-        finish(document)
-        write_results(document, options.results_path)
-    return document
+        finish_run(run)
+        write_run(run, options.results_path)
+    return run
 
 
 def _run_study(
     study: Study,
     cells: list[CellPlan],
-    entry: dict[str, Any],
+    results: StudyResults,
     options: BenchOptions,
     display: BenchDisplay,
-    document: dict[str, Any],
+    run: RunResults,
 ) -> None:
-    entries = {plan.name: cell_entry(study, plan, options.profile) for plan in cells}
-    entry["cells"] = list(entries.values())
+    by_name = {plan.name: cell_results(study, plan, options.profile) for plan in cells}
+    results.cells = list(by_name.values())
     for plan in cells:
         problem = missing_service(plan.needs)
         if problem:
-            entries[plan.name].update(status="skipped", reason=problem)
+            by_name[plan.name].status, by_name[plan.name].reason = "skipped", problem
     for repeat in range(1 if options.find_knee else options.repeat):
         for plan in cells:
-            cell = entries[plan.name]
-            if cell["status"] != "ran":  # skipped, failed or not available: once is enough
+            cell = by_name[plan.name]
+            if cell.status not in (PENDING, "ran"):  # skipped, failed or not available: once
                 display.start_cell(study.name, plan.name, repeat=repeat, expected_s=None)
-                display.end_cell(cell["status"], _first_line(cell["reason"] or ""))
+                display.end_cell(cell.status, _first_line(cell.reason or ""))
                 continue
             _run_cell(study, plan, cell, repeat, options, display)
-            _update_study_status(entry)
-            write_results(document, options.results_path)
-    _update_study_status(entry)
+            _update_study_status(results)
+            write_run(run, options.results_path)
+    _update_study_status(results)
+    if not options.find_knee:
+        results.goals = evaluate_goals(study.goals, results, options.profile)
 
 
 def _run_cell(
     study: Study,
     plan: CellPlan,
-    cell: dict[str, Any],
+    cell: CellResults,
     repeat: int,
     options: BenchOptions,
     display: BenchDisplay,
@@ -161,32 +157,34 @@ def _run_cell(
             if missing:
                 where = {s.label: f"{s.method} {s.target}" for t in streams for s in t.requests}
                 named = ", ".join(f"{name} ({where[name]})" for name in missing)
-                raise NotAvailable(
+                raise CellNotAvailable(
                     f"{named} answered 404 at {target.base_url}: no such endpoint there"
                 )
             if options.find_knee:
                 from perflab.bench.knee import find_knee
 
                 display.phase("finding the knee")
-                cell["knee"] = find_knee(study, plan, streams, target, progress=display.phase)
-                summary = f"knee at {cell['knee']['rate_per_s']} req/s"
+                cell.knee = find_knee(study, plan, streams, target, progress=display.phase)
+                cell.status = "ran"
+                summary = f"knee at {cell.knee['rate_per_s']} req/s"
             else:
                 display.phase("measuring")
-                run = measure(
+                measured = measure(
                     streams, target.base_url, target.pid, repeat=repeat,
                     progress=display.load_progress,
                 )  # fmt: skip
-                cell["runs"].append(run)
-                summary = summary_line(run["recording"])
+                cell.repeats.append(measured)
+                cell.status = "ran"
+                summary = summary_line(measured)
     except KeyboardInterrupt:
-        cell.update(status="failed", reason="interrupted (Ctrl-C)")
+        cell.status, cell.reason = "failed", "interrupted (Ctrl-C)"
         raise
-    except NotAvailable as exc:
-        cell.update(status="skipped", reason=f"{NOT_AVAILABLE}{exc}")
+    except CellNotAvailable as exc:
+        cell.status, cell.reason = "skipped", f"{NOT_AVAILABLE}{exc}"
         display.end_cell("not available", str(exc))
         return
-    except (servers.StartError, LoadgenError, OSError, ValueError, RuntimeError) as exc:
-        cell.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
+    except (LabError, LoadgenError, OSError) as exc:
+        cell.status, cell.reason = "failed", f"{type(exc).__name__}: {exc}"
         display.end_cell("failed", _first_line(str(exc)))
         return
     display.end_cell("ran", f"{summary} ({time.monotonic() - started_s:.0f} s)")
@@ -203,21 +201,21 @@ def _expected_s(plan: CellPlan) -> float | None:
     return max(durations) if durations else None
 
 
-def _update_study_status(entry: dict[str, Any]) -> None:
-    statuses = [cell["status"] for cell in entry["cells"]]
-    missing = [c["reason"] for c in entry["cells"] if (c["reason"] or "").startswith(NOT_AVAILABLE)]
+def _update_study_status(study: StudyResults) -> None:
+    statuses = [cell.status for cell in study.cells if cell.status != PENDING]
+    missing = [c.reason for c in study.cells if (c.reason or "").startswith(NOT_AVAILABLE)]
     if missing and "ran" not in statuses:
-        entry.update(status="not_available", reason=missing[0][len(NOT_AVAILABLE) :])
+        study.status, study.reason = "not_available", (missing[0] or "")[len(NOT_AVAILABLE) :]
     elif statuses and all(status == "skipped" for status in statuses):
-        reasons = sorted({cell["reason"] for cell in entry["cells"] if cell["reason"]})
-        entry.update(status="skipped", reason="; ".join(reasons) or None)
+        reasons = sorted({cell.reason for cell in study.cells if cell.reason})
+        study.status, study.reason = "skipped", "; ".join(reasons) or None
     else:
-        entry.update(status="ran", reason=None)
+        study.status, study.reason = "ran", None
 
 
-def _interrupted(document: dict[str, Any]) -> None:
+def _interrupted(run: RunResults) -> None:
     """Cells that never started are marked, so the partial file says what is missing."""
-    for study in document["studies"]:
-        for cell in study["cells"]:
-            if cell["status"] == "ran" and not cell["runs"] and cell["knee"] is None:
-                cell.update(status="failed", reason="interrupted (Ctrl-C) before it ran")
+    for study in run.studies:
+        for cell in study.cells:
+            if cell.status == PENDING:
+                cell.status, cell.reason = "failed", "interrupted (Ctrl-C) before it ran"

@@ -27,7 +27,7 @@ from typing import Any
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
-from perflab.bench.servers import process_tree
+from perflab.bench.launcher import process_tree
 
 # field in a sample -> (sample name in /metrics, how labels combine, scale to the field's unit)
 METRIC_FIELDS: dict[str, tuple[str, Callable[[Iterable[float]], float], float]] = {

@@ -20,10 +20,10 @@ from typing import Any
 
 from perflab.bench.bodies import body_generator
 from perflab.bench.study import CellPlan
-from perflab.bench.study_schema import StudyError
 from perflab.loadgen import Closed, LoadModel, Open, RequestSpec, Stream, Users
 from perflab.loadgen.errors import LoadgenError
 from perflab.loadgen.scenario import parse_scenario
+from perflab.results.errors import StudyError
 
 _VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

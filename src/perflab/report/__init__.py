@@ -1,4 +1,5 @@
-"""The bench report: stored results (format perflab.bench/1) as Markdown and one HTML page.
+"""The bench report: a stored run (read through `perflab.results`) as Markdown and one
+self-contained HTML page.
 
 Usage::
 
@@ -6,7 +7,6 @@ Usage::
     markdown, md_path, html_path = render_report("perflab-results/RUN", "out")
 """
 
-from perflab.report.load import FORMAT, ResultsFormatError, load_results
 from perflab.report.render import render_report
 
-__all__ = ["FORMAT", "ResultsFormatError", "load_results", "render_report"]
+__all__ = ["render_report"]

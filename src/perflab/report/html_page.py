@@ -18,9 +18,8 @@ from html import escape
 from importlib import resources
 from typing import Any
 
-from perflab.report.load import Results
+from perflab.report.figures import StudySummary
 from perflab.report.page_data import page_data
-from perflab.report.summary import StudySummary
 from perflab.report.tables import (
     HEADLINE_HEADER,
     KNEE_POINTS_HEADER,
@@ -35,13 +34,14 @@ from perflab.report.tables import (
     study_table,
 )
 from perflab.report.units import format_pct
+from perflab.results.model import RunResults
 
 
 def _asset(*parts: str) -> str:
     return resources.files("perflab.report").joinpath(*parts).read_text(encoding="utf-8")
 
 
-def render_html(results: Results, studies: list[StudySummary]) -> str:
+def render_html(results: RunResults, studies: list[StudySummary]) -> str:
     """The whole page as one string. Usage: ``render_html(results, summaries)``"""
     data = page_data(results, studies)
     # "</script" or "<!--" in a label would end or confuse the script element; "<" only

@@ -2,13 +2,12 @@
 
 Usage::
 
-    text = render_markdown(results, [summarize_study(s) for s in results.studies])
+    text = report_markdown(results, [summarize_study(s) for s in results.studies])
 """
 
 from __future__ import annotations
 
-from perflab.report.load import Results
-from perflab.report.summary import StudySummary
+from perflab.report.figures import StudySummary
 from perflab.report.tables import (
     HEADLINE_HEADER,
     TEXT_COLUMNS,
@@ -21,10 +20,11 @@ from perflab.report.tables import (
     study_table,
 )
 from perflab.report.units import MISSING
+from perflab.results.model import RunResults
 
 
-def render_markdown(results: Results, studies: list[StudySummary]) -> str:
-    """The whole report. Usage: ``render_markdown(results, summaries)``"""
+def report_markdown(results: RunResults, studies: list[StudySummary]) -> str:
+    """The whole report. Usage: ``report_markdown(results, summaries)``"""
     lines = [
         f"# perflab bench: {results.run_id}",
         "",

@@ -18,10 +18,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from perflab.report.load import Results, Study
-from perflab.report.summary import StudySummary
+from perflab.report.figures import StudySummary
 from perflab.report.timeline import MIN_LATENCY_MS, study_timeline
 from perflab.report.units import finite
+from perflab.results.model import RunResults, StudyResults
 
 # x = -log10(1 - p/100): p50 -> 0.30, p90 -> 1, p99 -> 2, p99.9 -> 3, p99.99 -> 4
 SPECTRUM_POINTS = 60
@@ -29,7 +29,7 @@ SPECTRUM_FIRST_NINES = math.log10(2.0)
 SPECTRUM_LAST_NINES = 4.0
 
 
-def page_data(results: Results, summaries: list[StudySummary]) -> dict[str, Any]:
+def page_data(results: RunResults, summaries: list[StudySummary]) -> dict[str, Any]:
     """Everything the page's script draws. Usage: ``page_data(results, summaries)``"""
     return {
         "run_id": results.run_id,
@@ -39,7 +39,7 @@ def page_data(results: Results, summaries: list[StudySummary]) -> dict[str, Any]
     }
 
 
-def _study(study: Study, summary: StudySummary) -> dict[str, Any]:
+def _study(study: StudyResults, summary: StudySummary) -> dict[str, Any]:
     measured = [cell for cell in study.cells if cell.measured]
     data: dict[str, Any] = {
         "name": study.name,
@@ -89,7 +89,7 @@ def _reference_note(ref: dict[str, Any]) -> str:
     return f"{ref.get('label') or 'seed'}, on {ref.get('machine') or 'an unspecified machine'}"
 
 
-def _spectrum(study: Study, summary: StudySummary) -> dict[str, Any]:
+def _spectrum(study: StudyResults, summary: StudySummary) -> dict[str, Any]:
     step = (SPECTRUM_LAST_NINES - SPECTRUM_FIRST_NINES) / (SPECTRUM_POINTS - 1)
     nines = [SPECTRUM_FIRST_NINES + i * step for i in range(SPECTRUM_POINTS)]
     percentiles = [100.0 * (1.0 - 10.0**-x) for x in nines]

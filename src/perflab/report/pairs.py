@@ -12,10 +12,7 @@ Usage::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from perflab.report.summary import CellSummary
+from perflab.report.figures import CellSummary, rank_value
 
 
 def headline_pair(
@@ -34,9 +31,3 @@ def headline_pair(
     best = max(others, key=score) if others else None
     naive = min(naive_cells, key=score) if naive_cells else None
     return best, naive, by_knee
-
-
-def rank_value(cell: CellSummary, by_knee: bool) -> float:
-    """The number a pair is ranked by. Usage: ``rank_value(cell, by_knee=False)``"""
-    value = cell.knee_rate_per_s if by_knee else cell.throughput_per_s
-    return value or 0.0

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from perflab.report.html_page import render_html
-from perflab.report.load import load_results
-from perflab.report.markdown import render_markdown
+from perflab.report.markdown import report_markdown
 from perflab.report.summary import summarize_study
+from perflab.results.document import read_run
 
 MARKDOWN_FILE = "report.md"
 HTML_FILE = "report.html"
@@ -24,11 +24,12 @@ def render_report(
     """Read the results (file or directory), write report.md and report.html into `out_dir`
     (default: beside the results file) and return the Markdown with both paths.
     Usage: ``text, md_path, html_path = render_report("perflab-results/RUN", "out")``"""
-    results = load_results(Path(results_path))
+    results = read_run(Path(results_path), newest_run=True)
     summaries = [summarize_study(study) for study in results.studies]
-    target = Path(out_dir) if out_dir is not None else results.path.parent
+    source = results.path or Path(results_path)
+    target = Path(out_dir) if out_dir is not None else source.parent
     target.mkdir(parents=True, exist_ok=True)
-    markdown = render_markdown(results, summaries)
+    markdown = report_markdown(results, summaries)
     md_path = target / MARKDOWN_FILE
     html_path = target / HTML_FILE
     md_path.write_text(markdown, encoding="utf-8")

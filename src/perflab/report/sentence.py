@@ -15,12 +15,8 @@ Usage::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from perflab.report.figures import CellSummary
 from perflab.report.units import format_ms, format_pct, format_rate, format_ratio
-
-if TYPE_CHECKING:
-    from perflab.report.summary import CellSummary
 
 SAME_RATIO = 1.1  # throughputs within 10% of each other read as "about the same"
 ERRORS_DOMINATE_PCT = 50.0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from perflab.report.summary import CellSummary, NameSummary, StudySummary
+from perflab.report.figures import CellSummary, NameSummary, StudySummary
 from perflab.report.units import (
     MISSING,
     finite,

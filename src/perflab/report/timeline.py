@@ -19,8 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from perflab.loadgen.histogram import LatencyHistogram
-from perflab.report.load import Cell
 from perflab.report.units import finite
+from perflab.results.model import CellResults
 
 MAX_POINTS = 300
 MIN_LATENCY_MS = 0.001  # log-scale charts cannot draw 0
@@ -36,7 +36,7 @@ SIGNAL_CHARTS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
-def study_timeline(cells: list[Cell]) -> tuple[list[float], list[dict[str, Any]]]:
+def study_timeline(cells: list[CellResults]) -> tuple[list[float], list[dict[str, Any]]]:
     """The shared axis (s) and the charts: latency, throughput, errors, then each server
     signal some cell exposed. Usage: ``axis_s, charts = study_timeline(cells)``"""
     measured = [cell for cell in cells if cell.measured]
@@ -109,24 +109,18 @@ def _chart(
     return {"id": chart_id, "title": title, "unit": unit, "log": False, "series": series}
 
 
-def _client_seconds(cell: Cell) -> dict[str, Values]:
+def _client_seconds(cell: CellResults) -> dict[str, Values]:
     """p50/p99 (ms), ok and errors per second, repeats merged."""
     histograms: dict[int, LatencyHistogram] = {}
     ok: dict[int, int] = {}
     errors: dict[int, int] = {}
-    for run in cell.runs:
-        for window in run.time_series:
-            second = int(window.get("second", 0))
-            failures = int(window.get("failures", 0))
-            ok[second] = ok.get(second, 0) + int(window.get("requests", 0)) - failures
-            errors[second] = errors.get(second, 0) + failures
-            blob = window.get("histogram")
-            if blob:
-                histograms.setdefault(second, LatencyHistogram()).merge(
-                    LatencyHistogram.decode(blob)
-                )
+    for repeat in cell.repeats:
+        for second, window in repeat.total.windows.items():
+            ok[second] = ok.get(second, 0) + window.requests - window.failures
+            errors[second] = errors.get(second, 0) + window.failures
+            histograms.setdefault(second, LatencyHistogram()).merge(window.histogram)
     length = max(ok, default=-1) + 1
-    repeats = max(len(cell.runs), 1)
+    repeats = max(len(cell.repeats), 1)
     result: dict[str, Values] = {"p50_ms": [], "p99_ms": [], "ok_per_s": [], "errors_per_s": []}
     for second in range(length):
         hist = histograms.get(second)
@@ -142,12 +136,12 @@ def _client_seconds(cell: Cell) -> dict[str, Values]:
     return result
 
 
-def _signal_seconds(cell: Cell) -> dict[str, Values]:
+def _signal_seconds(cell: CellResults) -> dict[str, Values]:
     """Each exposed signal per whole second; absent metrics stay absent."""
     hows = {key: how for key, _, _, how in SIGNAL_CHARTS}
     buckets: dict[str, dict[int, list[float]]] = {}
-    for run in cell.runs:
-        for sample in run.signals:
+    for repeat in cell.repeats:
+        for sample in repeat.signals.series:
             t_s = finite(sample.get("t_s"))
             if t_s is None or t_s < 0:
                 continue

@@ -16,7 +16,7 @@ import redis
 from perflab.app.admission import Admission
 from perflab.app.offload.queue import QueueOffloader
 from perflab.app.offload.streams import QueueNames
-from perflab.bench.servers import Launched, perflab_worker
+from perflab.bench.launcher import Launched, perflab_worker
 from perflab.config import Settings
 
 STARTUP_S = 60.0  # a worker imports OpenCV and warms up; the shared 2-core box may be busy

@@ -1,4 +1,4 @@
-"""perflab.bench.servers: real perflab processes start, answer, and leave nothing behind."""
+"""perflab.bench.launcher: real perflab processes start, answer, and leave nothing behind."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import psutil
 import pytest
 import redis
 
-from perflab.bench import servers
-from perflab.bench.servers import (
+from perflab.bench import launcher
+from perflab.bench.launcher import (
     StartError,
     perflab_downstream,
     perflab_serve,
@@ -52,10 +52,10 @@ def test_serve_answers_and_its_whole_tree_stops(tmp_path: Path) -> None:
         assert len(tree) > 2  # the supervisor, its server workers and their offload pools
         assert tree_rss_bytes(server.pid) > 0
         assert tree_cpu_s(server.pid) > 0
-        assert server.pid in servers._live
+        assert server.pid in launcher._live
         assert server.terminate() == 0, server.log()  # a graceful stop
     assert still_running(tree) == []
-    assert server.pid not in servers._live
+    assert server.pid not in launcher._live
     assert server.log_path.parent == tmp_path
 
 
@@ -66,7 +66,7 @@ def test_a_server_that_cannot_start_raises_with_its_log(tmp_path: Path) -> None:
     ):
         pass  # pragma: no cover
     assert "no-such-server" in str(raised.value)  # typer's complaint, from the log tail
-    assert servers._live == {}
+    assert launcher._live == {}
 
 
 def test_a_server_never_ready_is_stopped_after_the_timeout(tmp_path: Path) -> None:
@@ -75,7 +75,7 @@ def test_a_server_never_ready_is_stopped_after_the_timeout(tmp_path: Path) -> No
         perflab_serve(log_dir=tmp_path, ready_path="/no-such-path", ready_timeout_s=3),
     ):
         pass  # pragma: no cover
-    assert servers._live == {}
+    assert launcher._live == {}
 
 
 def test_stop_all_stops_what_is_still_running(tmp_path: Path) -> None:
@@ -87,7 +87,7 @@ def test_stop_all_stops_what_is_still_running(tmp_path: Path) -> None:
         trees = process_tree(server.pid) + process_tree(downstream.pid)
         stop_all()
         assert still_running(trees) == []
-        assert servers._live == {}
+        assert launcher._live == {}
         assert server.process.poll() is not None
     # Leaving the blocks stops them again: harmless once they are gone.
 
@@ -98,7 +98,7 @@ def test_ctrl_c_while_waiting_for_readiness_leaves_nothing(tmp_path: Path) -> No
     def interrupt_once_it_has_workers() -> None:
         deadline_s = time.monotonic() + 120
         while time.monotonic() < deadline_s:
-            for launched in list(servers._live.values()):
+            for launched in list(launcher._live.values()):
                 tree = process_tree(launched.pid)
                 if len(tree) > 1:  # its server workers are up: there is a tree to leave behind
                     seen.extend(tree)
@@ -118,7 +118,7 @@ def test_ctrl_c_while_waiting_for_readiness_leaves_nothing(tmp_path: Path) -> No
         interrupter.join()
     assert seen
     assert still_running(seen) == []
-    assert servers._live == {}
+    assert launcher._live == {}
 
 
 def test_worker_is_ready_once_its_consumers_are_live_in_redis(

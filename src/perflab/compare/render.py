@@ -7,8 +7,8 @@ Markdown at the top ("What changed"), in the terminal under each study's table.
 
 Usage::
 
-    text = render_markdown(comparison)
-    render_terminal(comparison)            # to stdout, colours when it is a terminal
+    text = comparison_markdown(comparison)
+    print_comparison(comparison)           # to stdout, colours when it is a terminal
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from perflab.bench.compare import (
+from perflab.compare.comparison import (
     CellComparison,
     Comparison,
     GeometricMean,
     MetricComparison,
-    Results,
     Verdict,
 )
+from perflab.results.model import RunResults
 
 COLUMNS = ("cell", "metric", "OLD", "NEW", "change", "95% interval", "noise band", "p", "verdict")
 _STYLES = {
@@ -50,8 +50,8 @@ NOTES = (
 )
 
 
-def render_markdown(comparison: Comparison) -> str:
-    """The comparison as Markdown, headline first. Usage: ``render_markdown(comparison)``"""
+def comparison_markdown(comparison: Comparison) -> str:
+    """The comparison as Markdown, headline first. Usage: ``comparison_markdown(comparison)``"""
     lines = ["# perflab compare", "", "| | run | command | git | repeats | machine |"]
     lines.append("|---|---|---|---|---|---|")
     for side, results in (("OLD", comparison.old), ("NEW", comparison.new)):
@@ -84,8 +84,8 @@ def render_markdown(comparison: Comparison) -> str:
     return "\n".join(lines)
 
 
-def render_terminal(comparison: Comparison, console: Console | None = None) -> None:
-    """Print the comparison as rich tables. Usage: ``render_terminal(comparison)``"""
+def print_comparison(comparison: Comparison, console: Console | None = None) -> None:
+    """Print the comparison as rich tables. Usage: ``print_comparison(comparison)``"""
     if console is None:
         console = Console()
         if not console.is_terminal:  # a pipe or a file: wide enough for the table, no wrapping
@@ -112,14 +112,13 @@ def render_terminal(comparison: Comparison, console: Console | None = None) -> N
         console.print(f"[dim]{note}[/]")
 
 
-def _run_facts(results: Results) -> tuple[str, str, str, str, str]:
-    data, machine = results.data, results.data["machine"]
-    command = str(data.get("command") or "")
+def _run_facts(results: RunResults) -> tuple[str, str, str, str, str]:
+    machine = results.machine
     return (
-        str(data.get("run_id", results.path)),
-        command,
+        results.run_id or str(results.path),
+        results.command,
         str(machine.get("git_revision") or "-"),
-        str(data.get("repeat", "?")),
+        str(results.repeat),
         f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} cores",
     )
 

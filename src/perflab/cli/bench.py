@@ -14,11 +14,15 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from perflab.bench.study_schema import StudyError
+from perflab.results.errors import StudyError
+from perflab.results.goals import NOT_MET
+
+if TYPE_CHECKING:
+    from perflab.results.model import RunResults
 
 DEFAULT_OUT_ROOT = Path("perflab-results")
 
@@ -64,9 +68,12 @@ def bench(
     ] = False,
 ) -> None:
     """Reproduce the studies on this machine: each cell on a fresh server, results as JSON."""
+    # Imported here, not at the top: every `perflab` command (serve included) loads this
+    # module to register it, and needs none of the lab's machinery.
     from perflab.bench.runner import BenchOptions, run_bench
     from perflab.bench.study import builtin_names, load_study
     from perflab.limits import raise_open_files_limit
+    from perflab.results.document import new_run_id
 
     if list_:
         typer.echo(_listing(studies or builtin_names(), profile))
@@ -83,8 +90,6 @@ def bench(
     raise_open_files_limit()  # a connection per user: the full profile opens 600
     command = "perflab bench " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     if out is None:
-        from perflab.bench.results import new_run_id
-
         out = DEFAULT_OUT_ROOT / new_run_id()
     options = BenchOptions(
         out_dir=out,
@@ -96,33 +101,37 @@ def bench(
         show_progress=progress,
     )
     try:
-        document = run_bench(loaded, options)
+        run = run_bench(loaded, options)
     except KeyboardInterrupt:
         typer.echo(f"interrupted: partial results in {options.results_path}", err=True)
         raise typer.Exit(130) from None
     typer.echo(f"results: {options.results_path}", err=True)
     _report(options.out_dir)
-    problems = strict_problems(document)
+    problems = strict_problems(run)
     if strict and problems:
         typer.echo("--strict: " + "; ".join(problems), err=True)
         raise typer.Exit(1)
 
 
-def strict_problems(document: dict[str, Any]) -> list[str]:
-    """What `--strict` fails on: cells that failed, and measured requests that failed.
-    Skipped cells (a service not reachable) are not problems: their reason is reported.
+def strict_problems(run: RunResults) -> list[str]:
+    """What `--strict` fails on: cells that failed, measured requests that failed, and goals
+    not met. Skipped cells (a service not reachable) and goals not measured are not problems:
+    their reason is reported.
 
-    Usage: ``strict_problems(read_results(path))``"""
+    Usage: ``strict_problems(read_run(path))``"""
     problems = []
-    for study in document["studies"]:
-        for cell in study["cells"]:
-            where = f"{study['name']}/{cell['name']}"
-            if cell["status"] == "failed":
-                problems.append(f"{where} failed: {cell['reason']}")
-            for run in cell["runs"]:
-                failures = run["recording"]["failures_by_kind"]
+    for study in run.studies:
+        for cell in study.cells:
+            where = f"{study.name}/{cell.name}"
+            if cell.status == "failed":
+                problems.append(f"{where} failed: {cell.reason}")
+            for repeat in cell.repeats:
+                failures = dict(sorted(repeat.total.failures.items()))
                 if failures:
-                    problems.append(f"{where} repeat {run['repeat']}: failures {failures}")
+                    problems.append(f"{where} repeat {repeat.repeat}: failures {failures}")
+        for goal in study.goals:
+            if goal.status == NOT_MET:
+                problems.append(f"{study.name} goal not met: {goal.name} ({goal.detail})")
     return problems
 
 

@@ -33,16 +33,14 @@ from pathlib import Path
 
 import psutil
 
+from perflab.results.errors import StartError
+
 LOG_TAIL_CHARS = 4000  # enough for a traceback, short enough for an exception message
 POLL_INTERVAL_S = 0.1
 LEFTOVER_GRACE_S = 5.0  # after the leader exits: time for its helpers to notice and exit
 
 _live: dict[int, Launched] = {}  # pid -> process started here and not yet reaped
 _live_lock = threading.Lock()
-
-
-class StartError(Exception):
-    """A perflab process exited, or was not ready in time; the message ends with its log tail."""
 
 
 def free_port() -> int:

@@ -12,12 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from perflab.loadgen.errors import LoadgenError
-
-
-class StudyError(LoadgenError):
-    """A study file that cannot be used, with what is wrong and where."""
-
+from perflab.results.errors import StudyError
 
 TOP_KEYS = {
     "title",
@@ -32,6 +27,7 @@ TOP_KEYS = {
     "cell",
     "profile",
     "reference",
+    "goal",  # [[goal]]: a ratio between two cells' metrics (or one metric) with a threshold
 }
 # Keys of [base], of a [[cell]] and of a [profile.X]: what a cell's run is made of.
 SETTING_KEYS = {

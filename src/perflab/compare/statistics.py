@@ -6,10 +6,10 @@ drawn from the merged histograms). Pure functions over the stored recordings; th
 
 Usage::
 
-    from perflab.bench.compare_stats import Metric, mann_whitney, metric_value
+    from perflab.compare.statistics import Figures, Metric, metric_value
 
     p99 = Metric("p99", "p99", higher_is_better=False, floor=0.12, tail_from_pct=90.0)
-    values = np.array([metric_value(p99, r) for r in recordings])
+    values = np.array([metric_value(p99, Figures.of(repeat)) for repeat in cell.repeats])
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import numpy as np
 from scipy import stats  # type: ignore[import-untyped]  # scipy ships no type stubs
 
 from perflab.loadgen.histogram import LatencyHistogram
+from perflab.loadgen.recording import NameStats
+from perflab.results.model import RepeatResult, ok_rate_per_s
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,25 @@ class Metric:
     floor: float  # smallest real change: a fraction of OLD (errors: of all requests)
     relative: bool = True  # NEW/OLD - 1; False: NEW - OLD
     tail_from_pct: float = 0.0  # latency samples for the test come from above this percentile
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What one repeat recorded, for all its requests or one request name.
+
+    Usage: ``Figures.of(repeat)``, ``Figures.of(repeat, "small")``
+    """
+
+    stats: NameStats
+    duration_s: float
+
+    @classmethod
+    def of(cls, repeat: RepeatResult, name: str | None = None) -> Figures:
+        """A repeat's figures (KeyError: `name` not recorded). Usage: see class."""
+        stats = repeat.stats(name)
+        if stats is None:
+            raise KeyError(name)
+        return cls(stats, repeat.duration_s)
 
 
 def variation(metric: Metric, values: np.ndarray[Any, Any]) -> float:
@@ -65,16 +86,15 @@ def welch_interval(
     return difference - half, difference + half
 
 
-def metric_value(metric: Metric, recording: dict[str, Any]) -> float:
+def metric_value(metric: Metric, figures: Figures) -> float:
     """One repeat's value: ok answers/s, latency percentile in us, or failed fraction.
-    Usage: ``metric_value(P99, run["recording"])`` (or one request name's part of it)"""
+    Usage: ``metric_value(P99, Figures.of(repeat))`` (or one request name's figures)"""
+    stats = figures.stats
     if metric.key == "throughput":
-        duration_s = float(recording["duration_s"])
-        return float(recording["ok"]) / duration_s if duration_s > 0 else 0.0
+        return ok_rate_per_s(stats, figures.duration_s)
     if metric.key == "errors":
-        requests = int(recording["requests"])
-        return int(recording["failures"]) / requests if requests else 0.0
-    return float(recording["latency_us"]["percentiles"][metric.key.removeprefix("p")])
+        return stats.failure_count / stats.requests if stats.requests else 0.0
+    return float(stats.histogram.value_at_percentile(float(metric.key.removeprefix("p"))))
 
 
 # On the repeats' own values only from this many a side: with fewer, the test cannot reach
@@ -87,8 +107,8 @@ SAMPLE_LIMIT = 200
 
 def mann_whitney(
     metric: Metric,
-    old: list[dict[str, Any]],
-    new: list[dict[str, Any]],
+    old: list[Figures],
+    new: list[Figures],
     old_values: np.ndarray[Any, Any],
     new_values: np.ndarray[Any, Any],
 ) -> tuple[float | None, str]:
@@ -111,26 +131,25 @@ def mann_whitney(
     return float(stats.mannwhitneyu(old_sample, new_sample).pvalue), test
 
 
-def _windows(metric: Metric, recordings: list[dict[str, Any]]) -> list[float]:
+def _windows(metric: Metric, repeats: list[Figures]) -> list[float]:
     """Per-second ok answers (or failed fraction) of every repeat, last partial second dropped."""
     values: list[float] = []
-    for recording in recordings:
-        windows = sorted(recording.get("time_series", []), key=lambda w: int(w["second"]))
+    for figures in repeats:
+        windows = [figures.stats.windows[second] for second in sorted(figures.stats.windows)]
         for window in windows[:-1] if len(windows) > 1 else windows:
-            requests, failures = int(window["requests"]), int(window["failures"])
             if metric.key == "throughput":
-                values.append(requests - failures)
-            elif requests:
-                values.append(failures / requests)
+                values.append(window.requests - window.failures)
+            elif window.requests:
+                values.append(window.failures / window.requests)
     return values
 
 
-def _latency_samples(metric: Metric, recordings: list[dict[str, Any]]) -> list[float]:
+def _latency_samples(metric: Metric, repeats: list[Figures]) -> list[float]:
     """Evenly spaced quantiles (a deterministic draw) of the repeats' merged histogram, from
     the metric's tail percentile up: never more points than requests in that tail."""
     merged = LatencyHistogram()
-    for recording in recordings:
-        merged.merge(LatencyHistogram.decode(recording["histogram"]))
+    for figures in repeats:
+        merged.merge(figures.stats.histogram)
     tail_pct = 100.0 - metric.tail_from_pct
     count = min(SAMPLE_LIMIT, int(merged.total_count * tail_pct / 100))
     grid = [metric.tail_from_pct + tail_pct * (i + 0.5) / count for i in range(count)]

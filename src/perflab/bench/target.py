@@ -1,7 +1,7 @@
 """Start what one cell runs against: `perflab serve` (with `perflab worker`s and `perflab
 downstream` when the cell needs them) on free ports, or nothing for a user's own URL.
 
-Every process comes from `perflab.bench.servers`, in its own process group, and is stopped when
+Every process comes from `perflab.bench.launcher`, in its own process group, and is stopped when
 the block ends, whatever happened inside it.
 
 Usage::
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from perflab.bench import servers
+from perflab.bench import launcher
 from perflab.bench.availability import postgres_url, redis_url
 from perflab.bench.study import CellPlan, Study
 
@@ -62,7 +62,7 @@ def server_env(plan: CellPlan, data_dir: Path) -> dict[str, str]:
 
 @contextlib.contextmanager
 def cell_target(study: Study, plan: CellPlan, *, log_dir: Path) -> Iterator[Target]:
-    """The running service for one run of `plan`. Raises servers.StartError. Usage: see module."""
+    """The running service for one run of `plan`. Raises launcher.StartError. Usage: see module."""
     if plan.server is None:
         assert study.base_url is not None  # study.py: no [server] means a base_url is given
         yield Target(study.base_url.rstrip("/"), study.pid)
@@ -71,16 +71,18 @@ def cell_target(study: Study, plan: CellPlan, *, log_dir: Path) -> Iterator[Targ
     with contextlib.ExitStack() as stack:
         if plan.settings.get("downstream_service"):
             latency_s = float(plan.settings.get("downstream_latency_s", 5.0))
-            downstream = stack.enter_context(servers.perflab_downstream(latency_s, log_dir=log_dir))
+            downstream = stack.enter_context(
+                launcher.perflab_downstream(latency_s, log_dir=log_dir)
+            )
             assert downstream.base_url is not None
             env["PERFLAB_DOWNSTREAM"] = "http"
             env["PERFLAB_DOWNSTREAM_URL"] = downstream.base_url
         queue_workers = int(plan.settings.get("queue_workers", 0))
         if queue_workers:
             worker_args = ["--processes", str(queue_workers)]
-            stack.enter_context(servers.perflab_worker(worker_args, env, log_dir=log_dir))
+            stack.enter_context(launcher.perflab_worker(worker_args, env, log_dir=log_dir))
         server = stack.enter_context(
-            servers.perflab_serve(serve_args(plan.server), env, log_dir=log_dir)
+            launcher.perflab_serve(serve_args(plan.server), env, log_dir=log_dir)
         )
         assert server.base_url is not None
         yield Target(server.base_url, server.pid)

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from perflab.results.errors import ResultsError
+
 
 def report(
     path: Annotated[
@@ -24,12 +26,11 @@ def report(
     ] = False,
 ) -> None:
     """Show a `perflab bench` run: Markdown here, and a self-contained report.html."""
-    from perflab.report.load import ResultsFormatError
-    from perflab.report.render import render_report
+    from perflab.report.render import render_report  # here: see cli/bench.py
 
     try:
         markdown, md_path, html_path = render_report(path, out)
-    except (FileNotFoundError, ResultsFormatError) as error:
+    except (ResultsError, OSError) as error:
         typer.echo(f"perflab report: {error}", err=True)
         raise typer.Exit(2) from error
     typer.echo(markdown)

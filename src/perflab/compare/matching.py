@@ -11,35 +11,48 @@ Usage::
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-Item = dict[str, Any]
+from perflab.results.model import CellResults, StudyResults
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+Item = TypeVar("Item", bound=_Named)
 
 
 def paired(old: list[Item], new: list[Item]) -> list[tuple[str, Item | None, Item | None]]:
     """(name, OLD item, NEW item), matched by name: NEW's order, then what only OLD has.
-    Usage: ``paired(old.data["studies"], new.data["studies"])``"""
-    old_named = {item["name"]: item for item in old}
-    new_named = {item["name"]: item for item in new}
+    Usage: ``paired(old_run.studies, new_run.studies)``"""
+    old_named = {item.name: item for item in old}
+    new_named = {item.name: item for item in new}
     names = [*new_named, *(name for name in old_named if name not in new_named)]
     return [(name, old_named.get(name), new_named.get(name)) for name in names]
 
 
-def cells_of(study: Item | None) -> list[Item]:
+def cells_of(study: StudyResults | None) -> list[CellResults]:
     """A study's cells; none for a missing study. Usage: ``cells_of(study)``"""
-    return list((study or {}).get("cells") or [])
+    return list(study.cells) if study is not None else []
 
 
-def unavailable(old: Item | None, new: Item | None) -> str | None:
+def unavailable(
+    old: StudyResults | CellResults | None, new: StudyResults | CellResults | None
+) -> str | None:
     """Why a study or cell has nothing to compare on a side (missing, skipped, failed), or
     None. Usage: ``unavailable(old_cell, new_cell)``"""
     found: dict[tuple[str, str], list[str]] = {}  # (status, reason) -> sides
     for side, item in (("OLD", old), ("NEW", new)):
         if item is None:
             found.setdefault(("missing", ""), []).append(side)
-        elif item.get("status", "ran") != "ran" or item.get("runs") == []:
-            why = f": {item['reason']}" if item.get("reason") else ""
-            found.setdefault((str(item.get("status", "no runs")), why), []).append(side)
+            continue
+        no_runs = isinstance(item, CellResults) and not item.repeats
+        if item.status != "ran" or no_runs:
+            why = f": {item.reason}" if item.reason else ""
+            status = item.status if item.status != "ran" else "no runs"
+            found.setdefault((status, why), []).append(side)
     reasons = [f"{status} in {' and '.join(sides)}{why}" for (status, why), sides in found.items()]
     return "; ".join(reasons) or None
 
@@ -53,7 +66,7 @@ _SQLITE_FILE = re.compile(r"^(sqlite[a-z0-9+]*:///).+$")
 
 def machine_difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
     """Why two runs' machines differ (CPU model, cores), or None.
-    Usage: ``machine_difference(old.data["machine"], new.data["machine"])``"""
+    Usage: ``machine_difference(old_run.machine, new_run.machine)``"""
     differences = [
         f"{key} {old.get(key)!r} vs {new.get(key)!r}"
         for key in MACHINE_KEYS

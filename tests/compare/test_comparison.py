@@ -1,4 +1,4 @@
-"""`perflab.bench.compare` on pairs derived from the stored sample run.
+"""`perflab.compare` on pairs derived from the stored sample run.
 
 Every NEW here is the sample with one thing changed by a known factor: latencies scaled by
 re-encoding the histograms (per-second windows and percentiles rebuilt from them), throughput
@@ -20,15 +20,15 @@ import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from perflab.bench.compare import (
+from perflab.compare import (
     CellComparison,
     Comparison,
-    Results,
     Verdict,
     compare_results,
 )
-from perflab.bench.compare_stats import MWU_MIN_REPEATS
+from perflab.compare.statistics import MWU_MIN_REPEATS
 from perflab.loadgen.histogram import LatencyHistogram
+from perflab.results.model import RunResults
 
 SAMPLE = Path(__file__).parents[1] / "report" / "data" / "sample-results.json"
 NO_VERDICT = {Verdict.WITHIN_NOISE, Verdict.UNSTABLE}
@@ -110,8 +110,8 @@ def each_run(cell: Doc, change: Callable[[Doc, float], None], factors: list[floa
         change(run["recording"], factors[index % len(factors)])
 
 
-def results(data: Doc, name: str = "results.json") -> Results:
-    return Results(Path(name), data)
+def results(data: Doc, name: str = "results.json") -> RunResults:
+    return RunResults.from_dict(data, Path(name))
 
 
 def compare(old: Doc, new: Doc, routes: bool = False) -> Comparison:

@@ -15,9 +15,9 @@ and a `Verdict`. Different machines (CPU model, cores) or cell settings are not 
 
 Usage::
 
-    from perflab.bench.compare_command import load_results
+    from perflab.results import read_run
 
-    comparison = compare_results(load_results(Path("old")), load_results(Path("new")))
+    comparison = compare_results(read_run(Path("old")), read_run(Path("new")))
     comparison.has_regression, comparison.geometric_means[-1].throughput_ratio
 """
 
@@ -26,34 +26,25 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from perflab.bench.compare_match import (
+from perflab.compare.matching import (
     cells_of,
     machine_difference,
     paired,
     settings_difference,
     unavailable,
 )
-from perflab.bench.compare_stats import (
+from perflab.compare.statistics import (
+    Figures,
     Metric,
     mann_whitney,
     metric_value,
     variation,
     welch_interval,
 )
-
-
-@dataclass(frozen=True)
-class Results:
-    """One loaded results document. Usage: ``Results(Path("r.json"), data).data["run_id"]``"""
-
-    path: Path
-    data: dict[str, Any]
-
+from perflab.results.model import CellResults, RunResults
 
 # Noise floors: the smallest change called real even when the repeats agree. On a shared
 # 2-core box, back-to-back runs of unchanged code drift by a few percent in throughput and
@@ -147,8 +138,8 @@ class GeometricMean:
 class Comparison:
     """The whole comparison. Usage: ``comparison.has_regression``"""
 
-    old: Results
-    new: Results
+    old: RunResults
+    new: RunResults
     machine_difference: str | None
     cells: list[CellComparison]
     geometric_means: list[GeometricMean] = field(default_factory=list)
@@ -167,12 +158,12 @@ class Comparison:
         return counts
 
 
-def compare_results(old: Results, new: Results, routes: bool = False) -> Comparison:
+def compare_results(old: RunResults, new: RunResults, routes: bool = False) -> Comparison:
     """Compare every cell of two runs; `routes` adds a row per request name of multi-request
-    cells. Usage: ``compare_results(load_results(a), load_results(b)).counts()``"""
-    machine = machine_difference(old.data["machine"], new.data["machine"])
+    cells. Usage: ``compare_results(read_run(a), read_run(b)).counts()``"""
+    machine = machine_difference(old.machine, new.machine)
     cells: list[CellComparison] = []
-    for study, old_study, new_study in paired(old.data["studies"], new.data["studies"]):
+    for study, old_study, new_study in paired(old.studies, new.studies):
         study_reason = unavailable(old_study, new_study)
         pairs = paired(cells_of(old_study), cells_of(new_study))
         if not pairs:  # a study skipped on both sides, say, still gets its line
@@ -180,25 +171,25 @@ def compare_results(old: Results, new: Results, routes: bool = False) -> Compari
         for name, old_cell, new_cell in pairs:
             reason = machine or study_reason or unavailable(old_cell, new_cell)
             if reason is None and old_cell is not None and new_cell is not None:
-                differences = settings_difference(old_cell["settings"], new_cell["settings"])
+                differences = settings_difference(old_cell.settings, new_cell.settings)
                 reason = f"settings differ: {'; '.join(differences)}" if differences else None
             if reason is not None or old_cell is None or new_cell is None:
                 cells.append(CellComparison(study, name, None, (), reason))
                 continue
-            old_runs = [r["recording"] for r in old_cell["runs"]]
-            new_runs = [r["recording"] for r in new_cell["runs"]]
-            cells.append(CellComparison(study, name, None, _metrics(old_runs, new_runs)))
+            old_figures = [Figures.of(repeat) for repeat in old_cell.repeats]
+            new_figures = [Figures.of(repeat) for repeat in new_cell.repeats]
+            cells.append(CellComparison(study, name, None, _metrics(old_figures, new_figures)))
             if routes:
-                cells.extend(_route_comparisons(study, name, old_runs, new_runs))
+                cells.extend(_route_comparisons(study, name, old_cell, new_cell))
     return Comparison(old, new, machine, cells, geometric_means(cells))
 
 
 def _route_comparisons(
-    study: str, cell: str, old_runs: list[dict[str, Any]], new_runs: list[dict[str, Any]]
+    study: str, cell: str, old_cell: CellResults, new_cell: CellResults
 ) -> list[CellComparison]:
     """A row per request name both runs recorded, when the cell has more than one."""
-    old_names = set.intersection(*(set(r["names"]) for r in old_runs))
-    new_names = set.intersection(*(set(r["names"]) for r in new_runs))
+    old_names = set.intersection(*(set(r.recording.names) for r in old_cell.repeats))
+    new_names = set.intersection(*(set(r.recording.names) for r in new_cell.repeats))
     if len(old_names | new_names) < 2:
         return []
     rows = []
@@ -207,21 +198,19 @@ def _route_comparisons(
             side = "NEW" if route in old_names else "OLD"
             rows.append(CellComparison(study, cell, route, (), f"not recorded in {side}"))
             continue
-        old_route = [r["names"][route] for r in old_runs]
-        new_route = [r["names"][route] for r in new_runs]
+        old_route = [Figures.of(repeat, route) for repeat in old_cell.repeats]
+        new_route = [Figures.of(repeat, route) for repeat in new_cell.repeats]
         rows.append(CellComparison(study, cell, route, _metrics(old_route, new_route)))
     return rows
 
 
-def _metrics(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> tuple[MetricComparison, ...]:
+def _metrics(old: list[Figures], new: list[Figures]) -> tuple[MetricComparison, ...]:
     return tuple(compare_metric(metric, old, new) for metric in METRICS)
 
 
-def compare_metric(
-    metric: Metric, old: list[dict[str, Any]], new: list[dict[str, Any]]
-) -> MetricComparison:
-    """Compare one metric over two lists of per-repeat recordings (recording dicts or one
-    request name's part of them). Usage: ``compare_metric(P99, old_recordings, new_recordings)``"""
+def compare_metric(metric: Metric, old: list[Figures], new: list[Figures]) -> MetricComparison:
+    """Compare one metric over two lists of per-repeat figures (all requests or one request
+    name's). Usage: ``compare_metric(P99, old_figures, new_figures)``"""
     old_values = np.array([metric_value(metric, r) for r in old])
     new_values = np.array([metric_value(metric, r) for r in new])
     spread = math.hypot(variation(metric, old_values), variation(metric, new_values))

@@ -1,4 +1,4 @@
-"""`perflab load`: the command line over `perflab.loadgen.run`.
+"""`perflab load` and `perflab load-large-body`: the command line over `perflab.loadgen`.
 
 Usage::
 
@@ -6,6 +6,7 @@ Usage::
     perflab load http://127.0.0.1:8000/ --users 200 --spawn-rate 20 --duration 60s --think 1-5
     perflab load http://127.0.0.1:8000/ping --rate 2000 --duration 30s --json-body @ping.json
     perflab load --scenario classify.toml --users 200 --duration 2m --format locust --csv out/run
+    perflab load-large-body http://127.0.0.1:8000 --path /pong --duration 60
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from typing import Annotated, Any
 
 import typer
 
+from perflab.limits import raise_open_files_limit
 from perflab.loadgen.errors import LoadgenError
+from perflab.loadgen.large_body import large_body_streams
 from perflab.loadgen.models import Closed, LoadModel, Open, Users
 from perflab.loadgen.options import parse_duration_s, parse_think_s, specs_from_options
 from perflab.loadgen.output import OutputFormat, render, write_json
 from perflab.loadgen.output_locust import write_csv
 from perflab.loadgen.progress import live_progress
-from perflab.loadgen.runner import run
+from perflab.loadgen.runner import run, run_streams
 from perflab.loadgen.scenario import load_scenario
 
 
@@ -121,6 +124,7 @@ def load(
 
     Usage: perflab load http://127.0.0.1:8000/ -n 10000 -c 10 --format ab
     """
+    raise_open_files_limit()  # a connection per user: 10,000 users are 10,000 files
     if output_format not in ("ab", "locust", "table", "json"):
         raise typer.BadParameter("--format must be ab, locust, table or json")
     try:
@@ -164,6 +168,26 @@ def load(
         write_csv(recording, csv_prefix)
 
 
-def main() -> None:
-    """Run `load` as a stand-alone command. Usage: ``python -m perflab.loadgen URL -n 100``"""
-    typer.run(load)
+def load_large_body(
+    base_url: Annotated[str, typer.Argument(help="The service, e.g. http://127.0.0.1:8000")],
+    path: Annotated[str, typer.Option(help="Endpoint to send both streams to.")] = "/pong",
+    duration: Annotated[float, typer.Option(help="Seconds of load.")] = 60.0,
+    small_rate: Annotated[float, typer.Option(help="Small (~1 KB) bodies per second.")] = 10.0,
+    large_rate: Annotated[float, typer.Option(help="Large (~26 MB) bodies per second.")] = 1.0,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the full recording here.")
+    ] = None,
+) -> None:
+    """Seed 003's mixed load: small and 25 MB JSON bodies from separate processes, each on
+    its own fixed-rate schedule; small and large latencies reported separately."""
+    streams = large_body_streams(
+        base_url,
+        path,
+        duration_s=duration,
+        small_rate_per_s=small_rate,
+        large_rate_per_s=large_rate,
+    )
+    recording = run_streams(streams)
+    typer.echo(render(recording, "table"))
+    if json_path is not None:
+        write_json(recording, json_path)

@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from perflab.loadgen.command import load
+from perflab.cli.load import load
 from perflab.loadgen.errors import LoadgenError
 from perflab.loadgen.options import parse_duration_s, parse_think_s
 from tests.loadgen.scripted_server import ScriptedServer

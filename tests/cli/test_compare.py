@@ -10,8 +10,8 @@ import typer
 from click.testing import Result
 from typer.testing import CliRunner
 
-from perflab.bench.compare_command import compare
-from tests.bench.test_compare import (
+from perflab.cli.compare import compare
+from tests.compare.test_comparison import (
     Doc,
     each_run,
     find_cell,
@@ -126,8 +126,9 @@ def test_a_folder_without_results_exits_2(tmp_path: Path) -> None:
 def test_malformed_results_exit_2_naming_the_part(tmp_path: Path) -> None:
     broken = sample()
     _, cell = next((s, c) for s in broken["studies"] for c in s.get("cells") or [] if c["runs"])
-    del cell["runs"][0]["recording"]["ok"]
+    name = next(iter(cell["runs"][0]["recording"]["names"]))
+    del cell["runs"][0]["recording"]["names"][name]["histogram"]
     result = _invoke(_write(tmp_path / "good.json", sample()), _write(tmp_path / "x.json", broken))
     assert result.exit_code == 2
     assert "malformed results" in result.stderr
-    assert "lacks ok" in result.stderr
+    assert "lacks 'histogram'" in result.stderr

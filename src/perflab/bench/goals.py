@@ -1,0 +1,216 @@
+"""Goals as data: a study's `[[goal]]` tables, checked against what the run measured.
+
+A goal compares one metric of one cell with a threshold, either as a ratio to the same
+metric of another cell measured in the same run (what holds on a noisy machine: both sides
+drift together) or as an absolute value::
+
+    [[goal]]
+    name = "process offload beats the event loop"
+    cell = "async-process"
+    baseline = "async-inline"        # optional: the value is cell / baseline
+    metric = "throughput"            # see METRICS
+    request = "blur"                 # optional: one request name (default: the main request)
+    at_least = 1.6                   # and/or at_most
+    profiles = ["quick", "full"]     # optional: the profiles it applies to (default: all)
+    reason = "2 cores: the pool uses both, the loop one"
+    source = "DESIGN.md, 'Facts worth knowing'"
+
+A goal whose cells did not run (skipped, failed, or not in this profile) is "not measured",
+never met; `perflab bench --strict` fails on a goal "not met".
+
+Usage::
+
+    goals = parse_goals(document.get("goal", []), cell_names)
+    results = evaluate_goals(study.goals, study_results, profile="quick")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from perflab.results.errors import StudyError
+from perflab.results.goals import MET, NOT_MEASURED, NOT_MET, GoalResult, metric_unit
+from perflab.results.model import CellResults, StudyResults
+
+GOAL_KEYS = {
+    "name",
+    "cell",
+    "baseline",
+    "metric",
+    "request",
+    "at_least",
+    "at_most",
+    "profiles",
+    "reason",
+    "source",
+}
+PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
+# What a goal may measure: the client's figures of the request, and the server's signals.
+METRICS = (*PERCENTILES, "throughput", "errors", "cpu_us_per_request", "loop_lag_max", "rss_max")
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One `[[goal]]` table, checked. Usage: ``goal.applies_to("quick")``"""
+
+    name: str
+    cell: str
+    metric: str
+    baseline: str | None = None
+    request: str | None = None
+    at_least: float | None = None
+    at_most: float | None = None
+    profiles: tuple[str, ...] = ()  # empty: every profile
+    reason: str = ""
+    source: str = ""
+
+    def applies_to(self, profile: str) -> bool:
+        """True when the goal is checked in `profile`. Usage: ``goal.applies_to("smoke")``"""
+        return not self.profiles or profile in self.profiles
+
+
+def parse_goals(tables: Any, cells: list[str]) -> list[Goal]:
+    """The study's goals, or StudyError naming what is wrong. Usage: see module."""
+    if not isinstance(tables, list):
+        raise StudyError("[[goal]] must be a list of tables")
+    goals = [_goal(table, index, cells) for index, table in enumerate(tables)]
+    names = [goal.name for goal in goals]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise StudyError(f"goal names must differ; repeated: {repeated}")
+    return goals
+
+
+def _goal(table: Any, index: int, cells: list[str]) -> Goal:
+    where = f"goal #{index + 1}"
+    if not isinstance(table, dict):
+        raise StudyError(f"{where}: expected a table")
+    unknown = sorted(set(table) - GOAL_KEYS)
+    if unknown:
+        raise StudyError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(GOAL_KEYS)}")
+    for key in ("name", "cell", "metric"):
+        if not isinstance(table.get(key), str):
+            raise StudyError(f"{where}: `{key}` (a string) is required")
+    where = f"goal {table['name']!r}"
+    for key in ("cell", "baseline"):
+        if key in table and table[key] not in cells:
+            raise StudyError(f"{where}: unknown {key} {table[key]!r}; cells: {cells}")
+    if table["metric"] not in METRICS:
+        raise StudyError(f"{where}: metric must be one of {list(METRICS)}")
+    bounds = {key: table.get(key) for key in ("at_least", "at_most")}
+    if all(value is None for value in bounds.values()):
+        raise StudyError(f"{where}: give `at_least` or `at_most` (or both)")
+    for key, value in bounds.items():
+        if value is not None and not isinstance(value, int | float):
+            raise StudyError(f"{where}: `{key}` must be a number")
+    profiles = table.get("profiles", [])
+    if not isinstance(profiles, list) or not all(isinstance(p, str) for p in profiles):
+        raise StudyError(f"{where}: `profiles` must be a list of profile names")
+    return Goal(
+        name=table["name"],
+        cell=table["cell"],
+        metric=table["metric"],
+        baseline=table.get("baseline"),
+        request=table.get("request"),
+        at_least=_float(bounds["at_least"]),
+        at_most=_float(bounds["at_most"]),
+        profiles=tuple(profiles),
+        reason=str(table.get("reason", "")),
+        source=str(table.get("source", "")),
+    )
+
+
+def evaluate_goals(goals: list[Goal], study: StudyResults, profile: str) -> list[GoalResult]:
+    """Each goal of `profile` met, not met or not measured on `study`. Usage: see module."""
+    return [_evaluate(goal, study) for goal in goals if goal.applies_to(profile)]
+
+
+def _evaluate(goal: Goal, study: StudyResults) -> GoalResult:
+    request = goal.request or study.main_request
+    value, detail = _cell_value(goal, study.cell(goal.cell), request)
+    if value is not None and goal.baseline is not None:
+        base, base_detail = _cell_value(goal, study.cell(goal.baseline), request)
+        if base is None or base == 0:
+            value, detail = None, base_detail if base is None else f"{goal.baseline}: 0"
+        else:
+            detail = f"{detail} / {base_detail}"
+            value = value / base
+    if value is None:
+        status = NOT_MEASURED
+    else:
+        low_ok = goal.at_least is None or value >= goal.at_least
+        high_ok = goal.at_most is None or value <= goal.at_most
+        status = MET if low_ok and high_ok else NOT_MET
+    return GoalResult(
+        name=goal.name,
+        metric=goal.metric,
+        cell=goal.cell,
+        baseline=goal.baseline,
+        request=goal.request,
+        at_least=goal.at_least,
+        at_most=goal.at_most,
+        reason=goal.reason,
+        source=goal.source,
+        value=value,
+        status=status,
+        detail=detail,
+    )
+
+
+def _cell_value(
+    goal: Goal, cell: CellResults | None, request: str | None
+) -> tuple[float | None, str]:
+    """The metric of one cell, with the figure in words (or why there is none)."""
+    name = goal.baseline if cell is None and goal.baseline else goal.cell
+    if cell is None:
+        return None, f"{name}: not in this run"
+    if cell.status != "ran" or not cell.measured:
+        return None, f"{cell.name}: {cell.status}" + (f" ({cell.reason})" if cell.reason else "")
+    # The named request where every repeat recorded it; otherwise all the cell's requests.
+    if request is not None and all(request in r.recording.names for r in cell.repeats):
+        totals = cell.names[request]
+    elif goal.request is not None:
+        return None, f"{cell.name}: request {goal.request!r} not recorded"
+    else:
+        totals, request = cell.total, None
+    value = metric_value(goal.metric, cell, totals, request)
+    if value is None:
+        return None, f"{cell.name}: {goal.metric} not recorded"
+    unit = metric_unit(goal.metric)
+    return value, f"{cell.name} {value:,.4g} {unit}".rstrip()
+
+
+def metric_value(metric: str, cell: CellResults, totals: Any, request: str | None) -> float | None:
+    """One cell's value of a goal metric (`totals`: the cell's NameTotals for `request`).
+    Usage: ``metric_value("p99", cell, cell.total, None)``"""
+    if metric in PERCENTILES:
+        if not totals.requests:
+            return None
+        return float(totals.histogram.value_at_percentile(PERCENTILES[metric])) / 1000.0
+    if metric == "throughput":
+        return float(totals.rate_mean_per_s)
+    if metric == "errors":
+        return 100.0 * totals.failures / totals.requests if totals.requests else None
+    if metric == "cpu_us_per_request":
+        cpu = [r.server_cpu_s for r in cell.repeats]
+        requests = sum(r.total.requests for r in cell.repeats)
+        known = [c for c in cpu if c is not None]
+        return (
+            1e6 * sum(known) / requests if known and len(known) == len(cpu) and requests else None
+        )
+    key, summary_key, scale = {
+        "loop_lag_max": ("loop_lag_ms", "loop_lag_max_ms", 1.0),
+        "rss_max": ("rss_bytes", "rss_max_bytes", 1e-6),
+    }[metric]
+    values = [
+        float(v)
+        for r in cell.repeats
+        for v in [*(s.get(key) for s in r.signals.series), r.signals.summary.get(summary_key)]
+        if isinstance(v, int | float)
+    ]
+    return max(values) * scale if values else None
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if value is not None else None
