@@ -62,7 +62,7 @@ class KneeOptions:
 
 
 @dataclass
-class Window:
+class RateTrial:
     """One rate tried: its point for the results and the server's signals meanwhile."""
 
     point: dict[str, Any]
@@ -84,7 +84,7 @@ def find_knee(
     timeout_s = max(2.0, 3 * slo_ms / 1000.0)
     points: list[dict[str, Any]] = []
 
-    def attempt(rate_per_s: float) -> Window:
+    def attempt(rate_per_s: float) -> RateTrial:
         window = _window(spec, rate_per_s, options, timeout_s, slo_ms, target)
         points.append(window.point)
         if progress is not None:
@@ -94,8 +94,8 @@ def find_knee(
         time.sleep(options.settle_s)  # let what piled up drain before the next window
         return window
 
-    good: Window | None = None
-    bad: Window | None = None
+    good: RateTrial | None = None
+    bad: RateTrial | None = None
     rate = options.start_rate_per_s
     while rate <= options.max_rate_per_s:
         window = attempt(rate)
@@ -125,7 +125,7 @@ def _window(
     timeout_s: float,
     slo_ms: float,
     target: Target,
-) -> Window:
+) -> RateTrial:
     model = Open(
         rate_per_s=rate_per_s, duration_s=options.window_s, connections=options.connections
     )
@@ -154,14 +154,14 @@ def _window(
         "errors": errors,
         "ok": ok,
     }
-    return Window(point, signals)
+    return RateTrial(point, signals)
 
 
 def _knee(
     slo_ms: float,
     points: list[dict[str, Any]],
-    good: Window | None,
-    bad: Window | None,
+    good: RateTrial | None,
+    bad: RateTrial | None,
     plan: CellPlan,
 ) -> dict[str, Any]:
     if bad is None:
