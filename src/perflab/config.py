@@ -133,6 +133,24 @@ class Settings(BaseSettings):
     # configured FastAPI checks for one on every request (~7 us of a ~300 us notes request).
     otel: bool = False
 
+    # Slow and hostile clients (perflab.app.slow_clients, docs/hardening.md; uvicorn only).
+    # A request head (request line + headers) not complete this long after the connection
+    # opened, or after the request's first byte, gets a 408 and the connection is closed
+    # (nginx's client_header_timeout is 60 s; 10 s is ample for any honest client).
+    header_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    # An idle kept-alive connection is closed after this long (uvicorn's default).
+    keep_alive_timeout_s: PositiveInt = 5
+    # A client holding more unread answer than the transport's high-water mark must read 16 KiB
+    # of it every this-many seconds, or the connection is aborted (nginx's send_timeout: 60 s).
+    send_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    # Descriptors kept free for what a worker opens besides client connections (database,
+    # Redis, downstream pool, offload pipes); at least 1/20 of the open-files limit. Past the
+    # rest, each new connection first closes the one waiting longest for its request head.
+    fd_reserve: PositiveInt = 256
+    # Cap on the server's open-files limit (unset: the hard limit, as `perflab serve` raises
+    # it). For sharing a box, and for tests that exhaust descriptors on purpose.
+    open_files_limit: PositiveInt | None = None
+
     loop_lag_interval_s: Annotated[float, Field(gt=0)] = 0.05
     health_interval_s: Annotated[float, Field(gt=0)] = 2.0
     shutdown_timeout_s: Annotated[float, Field(ge=0)] = 30.0

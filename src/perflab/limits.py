@@ -56,6 +56,17 @@ def raise_open_files_limit() -> int | None:
     return open_files_limit()
 
 
+def cap_open_files_limit(limit: int) -> int | None:
+    """Lower this process's soft open-files limit to `limit` (never raise it); the new limit.
+
+    Usage: `cap_open_files_limit(settings.open_files_limit)` before the server starts.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or limit < soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+    return open_files_limit()
+
+
 def listen_backlog() -> int:
     """The longest accept queue the kernel grants (`net.core.somaxconn`, else Python's guess)."""
     try:

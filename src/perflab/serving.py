@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from perflab.config import ServerKind, Settings
-from perflab.limits import listen_backlog
+from perflab.limits import cap_open_files_limit, listen_backlog
 
 APP_FACTORY = "perflab.app.main:create_app_from_env"
 
@@ -29,6 +29,8 @@ def _prepare_environment(settings: Settings) -> Path:
 
 def run_server(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM; in-flight requests get `shutdown_timeout_s` to finish."""
+    if settings.open_files_limit is not None:
+        cap_open_files_limit(settings.open_files_limit)  # workers inherit it
     metrics_dir = _prepare_environment(settings)
     try:
         if settings.server is ServerKind.GRANIAN:
@@ -44,6 +46,7 @@ def _run_uvicorn(settings: Settings) -> None:
     from uvicorn.config import LOGGING_CONFIG
 
     from perflab.app.observe import logging_config
+    from perflab.app.slow_clients import GuardedHttpToolsProtocol
 
     config = uvicorn.Config(
         APP_FACTORY,
@@ -52,7 +55,9 @@ def _run_uvicorn(settings: Settings) -> None:
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http="httptools",
+        # httptools with head and send timeouts and descriptor shedding (slow clients).
+        http=GuardedHttpToolsProtocol,
+        timeout_keep_alive=settings.keep_alive_timeout_s,
         log_level=settings.log_level,
         log_config=logging_config(settings.log_level, LOGGING_CONFIG),
         access_log=False,
@@ -77,6 +82,7 @@ def _run_uvicorn(settings: Settings) -> None:
 def _run_granian(settings: Settings) -> None:
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LOGGING_CONFIG
 
     from perflab.app.observe import logging_config
@@ -92,4 +98,7 @@ def _run_granian(settings: Settings) -> None:
         log_dictconfig=logging_config(settings.log_level, LOGGING_CONFIG),
         workers_kill_timeout=int(settings.shutdown_timeout_s) or None,
         backlog=listen_backlog(),
+        # Granian's own guard against slow heads (it also bounds idle keep-alive waits); it has
+        # no send timeout or descriptor shedding (docs/hardening.md).
+        http1_settings=HTTP1Settings(header_read_timeout=int(settings.header_timeout_s * 1000)),
     ).serve()
