@@ -74,6 +74,11 @@ class RepeatResult:
     signals: Signals = field(default_factory=Signals)
     server_cpu_s: float | None = None
     generator_cpu_s: float | None = None
+    # Fault cells: what each fault did and how the service came through it, and for writes
+    # the reconciliation of acknowledged against stored (docs/faults.md). Plain JSON objects.
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    reconciliation: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. the warm-up actually used
 
     @property
     def duration_s(self) -> float:
@@ -96,7 +101,7 @@ class RepeatResult:
 
     def to_dict(self) -> dict[str, Any]:
         """As stored (docs/results-format.md, Run). Usage: ``repeat.to_dict()``"""
-        return {
+        stored: dict[str, Any] = {
             "repeat": self.repeat,
             "started_at_unix_s": self.started_at_unix_s,
             "recording": self.recording.to_dict(),
@@ -106,6 +111,11 @@ class RepeatResult:
                 "generator_cpu_s": self.generator_cpu_s,
             },
         }
+        if self.faults:
+            stored["faults"] = self.faults
+        if self.reconciliation is not None:
+            stored["reconciliation"] = self.reconciliation
+        return {**stored, **self.extra}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RepeatResult:
@@ -119,6 +129,9 @@ class RepeatResult:
             signals=Signals.from_dict(data.get("signals")),
             server_cpu_s=_optional_float(workload.get("server_cpu_s")),
             generator_cpu_s=_optional_float(workload.get("generator_cpu_s")),
+            faults=[dict(f) for f in data.get("faults") or [] if isinstance(f, dict)],
+            reconciliation=_optional_dict(data.get("reconciliation")),
+            extra={k: v for k, v in data.items() if k not in _REPEAT_KEYS},
         )
 
 
@@ -349,6 +362,21 @@ class RunResults:
             studies=[StudyResults.from_dict(s) for s in studies],
             path=path,
         )
+
+
+_REPEAT_KEYS = {
+    "repeat",
+    "started_at_unix_s",
+    "recording",
+    "signals",
+    "workload_cpu",
+    "faults",
+    "reconciliation",
+}
+
+
+def _optional_dict(value: Any) -> dict[str, Any] | None:
+    return dict(value) if isinstance(value, dict) else None
 
 
 def _optional_float(value: Any) -> float | None:

@@ -1,0 +1,328 @@
+"""Faults as study data: `[[fault]]` tables, and what each does to a running cell.
+
+A fault happens at a time in the measured window (seconds since the load started)::
+
+    [[fault]]
+    name = "a pool worker dies"
+    at_s = 8.0
+    action = "kill"              # kill | pause | restart | drop_connections | burst
+    target = "offload_worker"    # see TARGETS
+    duration_s = 3.0             # pause and restart: how long the part is gone
+    match = "uvicorn"            # target "process" (your own service): a command-line part
+    requests = 400               # burst: this many requests ...
+    connections = 200            # ... over this many connections, at once
+
+Targets: a server worker (`server_worker`), a process of perflab's offload pool
+(`offload_worker`), a `perflab worker` of the queue offloader (`queue_worker`), any process of
+the server's tree whose command line holds `match` (`process`, for a user's own service), the
+cell's private Redis or PostgreSQL (`redis`, `postgres`: stopped, then started again on the
+same port after `duration_s`; the bench starts a private instance for a cell with such a
+fault, never touching the machine's shared one), the database's connections
+(`drop_connections` on `postgres`: `pg_terminate_backend` of every session), and the service
+itself (`burst` on `service`: fill the offload queue past its budget).
+
+Usage::
+
+    faults = parse_faults(document.get("fault", []), "study x")
+    with FaultRunner(faults, context) as runner:   # started when the load starts
+        ...
+    runner.events                                   # what happened, when
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import psutil
+
+from perflab.results.errors import StudyError
+
+FAULT_KEYS = {
+    "name",
+    "at_s",
+    "action",
+    "target",
+    "duration_s",
+    "match",
+    "requests",
+    "connections",
+}
+TARGETS = {
+    "kill": ("server_worker", "offload_worker", "queue_worker", "process"),
+    "pause": ("server_worker", "offload_worker", "queue_worker", "process"),
+    "restart": ("redis", "postgres"),
+    "drop_connections": ("postgres",),
+    "burst": ("service",),
+}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One `[[fault]]` table, checked. Usage: ``fault.private_service``"""
+
+    name: str
+    at_s: float
+    action: str
+    target: str
+    duration_s: float = 0.0
+    match: str | None = None
+    requests: int = 0
+    connections: int = 0
+
+    @property
+    def private_service(self) -> str | None:
+        """The private instance this fault needs ("redis", "postgres"), or None."""
+        if self.action == "restart" or self.action == "drop_connections":
+            return self.target
+        return None
+
+    @property
+    def back_after_s(self) -> float:
+        """Seconds from the fault until the part is back (0: at once, as a killed process is
+        replaced or a burst ends). Usage: ``fault.back_after_s``"""
+        return self.duration_s if self.action in ("pause", "restart") else 0.0
+
+
+def parse_faults(tables: Any, where: str) -> list[Fault]:
+    """Check `[[fault]]` tables. Raises StudyError naming what is wrong. Usage: see module."""
+    if not isinstance(tables, list):
+        raise StudyError(f"{where}: [[fault]] must be a list of tables")
+    faults = []
+    for index, table in enumerate(tables):
+        here = f"{where}: fault #{index + 1}"
+        if not isinstance(table, dict):
+            raise StudyError(f"{here}: expected a table")
+        unknown = sorted(set(table) - FAULT_KEYS)
+        if unknown:
+            raise StudyError(f"{here}: unknown key(s) {unknown}; allowed: {sorted(FAULT_KEYS)}")
+        action, target = table.get("action"), table.get("target")
+        if action not in TARGETS:
+            raise StudyError(f"{here}: action must be one of {list(TARGETS)}, got {action!r}")
+        if target not in TARGETS[action]:
+            raise StudyError(f"{here}: {action} takes target {list(TARGETS[action])}")
+        if not isinstance(table.get("at_s"), int | float) or table["at_s"] < 0:
+            raise StudyError(f"{here}: `at_s` (seconds into the measured load, >= 0) is needed")
+        if action in ("pause", "restart") and not table.get("duration_s"):
+            raise StudyError(f"{here}: {action} needs `duration_s` (how long the part is gone)")
+        if target == "process" and not table.get("match"):
+            raise StudyError(f"{here}: target process needs `match` (a part of its command line)")
+        if action == "burst" and not (table.get("requests") and table.get("connections")):
+            raise StudyError(f"{here}: burst needs `requests` and `connections`")
+        faults.append(
+            Fault(
+                name=str(table.get("name") or f"{action} {target}"),
+                at_s=float(table["at_s"]),
+                action=str(action),
+                target=str(target),
+                duration_s=float(table.get("duration_s", 0.0)),
+                match=str(table["match"]) if "match" in table else None,
+                requests=int(table.get("requests", 0)),
+                connections=int(table.get("connections", 0)),
+            )
+        )
+    return faults
+
+
+class Restartable(Protocol):
+    """A private service the bench can stop and start (bench.private_services)."""
+
+    def stop(self) -> None: ...
+
+    def start(self) -> None: ...
+
+
+@dataclass
+class FaultContext:
+    """What faults can reach in a running cell. Usage: ``FaultContext(server_pid=pid)``"""
+
+    server_pid: int | None = None
+    queue_worker_pids: list[int] = field(default_factory=list)
+    services: dict[str, Restartable] = field(default_factory=dict)  # "redis", "postgres"
+    database_url: str | None = None
+    burst: Callable[[int, int], None] | None = None  # (requests, connections) -> when done
+
+
+def _cmdline(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return ""
+
+
+def server_workers(server_pid: int) -> list[psutil.Process]:
+    """The web workers of a `perflab serve` (uvicorn's spawned children), or the server
+    itself when it runs one worker. Usage: ``server_workers(target.pid)``"""
+    try:
+        leader = psutil.Process(server_pid)
+        children = leader.children()
+    except psutil.NoSuchProcess:
+        return []
+    spawned = [c for c in children if "multiprocessing.spawn" in _cmdline(c)]
+    return spawned or [leader]
+
+
+def offload_workers(server_pid: int) -> list[psutil.Process]:
+    """Processes of the offload pools: forked by a server worker's forkserver (pebble's pool
+    runs on the forkserver start method). Usage: ``offload_workers(target.pid)``"""
+    found = []
+    for worker in server_workers(server_pid):
+        try:
+            for child in worker.children():
+                if "multiprocessing.forkserver" in _cmdline(child):
+                    found.extend(child.children())
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def find_processes(fault: Fault, context: FaultContext) -> list[psutil.Process]:
+    """The processes a kill or pause fault hits: one of its kind (the first found), or for
+    `process` the first whose command line holds `match`. Usage: see FaultRunner."""
+    if fault.target == "queue_worker":
+        candidates = []
+        for pid in context.queue_worker_pids:
+            try:
+                leader = psutil.Process(pid)
+                # A `perflab worker` leads processes that take jobs; hit one of those.
+                candidates.extend(leader.children() or [leader])
+            except psutil.NoSuchProcess:
+                continue
+    elif context.server_pid is None:
+        return []
+    elif fault.target == "server_worker":
+        candidates = server_workers(context.server_pid)
+    elif fault.target == "offload_worker":
+        candidates = offload_workers(context.server_pid)
+    else:
+        try:
+            leader = psutil.Process(context.server_pid)
+            tree = [leader, *leader.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+        candidates = [p for p in tree if fault.match and fault.match in _cmdline(p)]
+    return candidates[:1]
+
+
+def terminate_backends(database_url: str) -> int:
+    """End every other session of the database (`pg_terminate_backend`); how many.
+    Usage: ``terminate_backends("postgresql://postgres@127.0.0.1:5432/test")``"""
+    import psycopg  # only fault cells need it
+
+    statement = (
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as conn:
+        row = conn.execute(statement).fetchone()
+    return int(row[0]) if row else 0
+
+
+class FaultRunner:
+    """Runs a cell's faults on a thread, each at its time after `start(t0)`; `events` says
+    what happened. Usage: ``runner.start(time.time()); ...; runner.stop()``"""
+
+    def __init__(self, faults: list[Fault], context: FaultContext) -> None:
+        self.faults = sorted(faults, key=lambda f: f.at_s)
+        self.context = context
+        self.events: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._t0_unix_s = 0.0
+
+    def start(self, t0_unix_s: float) -> None:
+        """Start the clock: fault times count from `t0_unix_s`. Usage: see class."""
+        self._t0_unix_s = t0_unix_s
+        self._thread = threading.Thread(target=self._run, name="perflab-faults", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> list[dict[str, Any]]:
+        """Wait for a fault in progress to finish (a paused process is always resumed, a
+        stopped service always started again), skip those not reached. Usage: see class."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        return self.events
+
+    def _now_s(self) -> float:
+        return time.time() - self._t0_unix_s
+
+    def _run(self) -> None:
+        for fault in self.faults:
+            if self._stop.wait(max(0.0, fault.at_s - self._now_s())):
+                self.events.append(self._event(fault, error="not reached: the load ended"))
+                continue
+            started_s = self._now_s()
+            try:
+                detail = self._apply(fault)
+                error = None
+            except (OSError, psutil.Error, RuntimeError) as exc:
+                detail, error = "", f"{type(exc).__name__}: {exc}"
+            self.events.append(
+                self._event(
+                    fault, started_s=started_s, back_s=self._now_s(), detail=detail, error=error
+                )
+            )
+
+    def _event(
+        self,
+        fault: Fault,
+        *,
+        started_s: float | None = None,
+        back_s: float | None = None,
+        detail: str = "",
+        error: str | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "name": fault.name,
+            "action": fault.action,
+            "target": fault.target,
+            "planned_at_s": fault.at_s,
+            "at_s": None if started_s is None else round(started_s, 3),
+            "back_at_s": None if back_s is None else round(back_s, 3),
+            "detail": detail,
+            "error": error,
+        }
+
+    def _apply(self, fault: Fault) -> str:
+        """Do the fault; return when the part is back (or, for a kill, at once)."""
+        if fault.action in ("kill", "pause"):
+            processes = find_processes(fault, self.context)
+            if not processes:
+                raise RuntimeError(f"no {fault.target} process found to {fault.action}")
+            pids = [p.pid for p in processes]
+            if fault.action == "kill":
+                for pid in pids:
+                    os.kill(pid, signal.SIGKILL)
+                return f"SIGKILL to pid {', '.join(map(str, pids))}"
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                time.sleep(fault.duration_s)  # never cut short: a stopped process stays stopped
+            finally:
+                for pid in pids:
+                    os.kill(pid, signal.SIGCONT)
+            return f"SIGSTOP, SIGCONT after {fault.duration_s:g} s to pid {pids}"
+        if fault.action == "restart":
+            service = self.context.services.get(fault.target)
+            if service is None:
+                raise RuntimeError(f"no private {fault.target} in this cell to restart")
+            service.stop()
+            try:
+                time.sleep(fault.duration_s)
+            finally:
+                service.start()
+            return f"private {fault.target} stopped for {fault.duration_s:g} s"
+        if fault.action == "drop_connections":
+            if self.context.database_url is None:
+                raise RuntimeError("this cell has no database to drop connections of")
+            return f"{terminate_backends(self.context.database_url)} sessions terminated"
+        if self.context.burst is None:
+            raise RuntimeError("this cell cannot send a burst")
+        self.context.burst(fault.requests, fault.connections)
+        return f"{fault.requests} requests over {fault.connections} connections"
