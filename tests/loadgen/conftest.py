@@ -1,4 +1,4 @@
-"""Fixtures for the load generator tests: a scripted real server on 127.0.0.1."""
+"""Fixtures for the load generator tests: real servers on 127.0.0.1 (scripted; logins+items)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.loadgen.flow_server import FlowServer
 from tests.loadgen.scripted_server import ScriptedServer
 
 
@@ -17,3 +18,13 @@ def server() -> Iterator[ScriptedServer]:
         yield scripted
     finally:
         scripted.stop()
+
+
+@pytest.fixture
+def flow_server() -> Iterator[FlowServer]:
+    """A fresh server with logins and owned items (see `tests.loadgen.flow_server`)."""
+    started = FlowServer().start()
+    try:
+        yield started
+    finally:
+        started.stop()

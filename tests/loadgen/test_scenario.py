@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from perflab.loadgen import Closed, ScenarioError, run
 from perflab.cli.load import build_model
+from perflab.loadgen import Closed, ScenarioError, run
 from perflab.loadgen.models import Users
 from perflab.loadgen.scenario import load_scenario
 from tests.loadgen.scripted_server import ScriptedServer

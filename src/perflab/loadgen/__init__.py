@@ -15,11 +15,22 @@ The Python API, for the bench runner and scenarios that mix streams::
     mixed.names["big"].histogram.value_at_percentile(99.0)   # us
     mixed.to_dict()                                          # JSON-ready, histograms included
 
+    # flows: a login once per user, then create -> read with the captured token and id
+    login = RequestSpec(f"{url}/login", "POST", name="login", body=json_body(credentials),
+                        capture={"token": "json:token"})
+    create = RequestSpec(f"{url}/items", "POST", name="create", capture={"item": "json:id"},
+                         headers={"Authorization": "Bearer {token}"}, body=json_body(item))
+    read = RequestSpec(f"{url}/items/{{item}}", name="read",
+                       headers={"Authorization": "Bearer {token}"})
+    run([create, read], Users(10, 10, 60), on_start=[login],
+        flows=[Flow("buy", ("create", "read"))])
+
 See docs/loadgen.md for the CLI (`perflab load`), scenario files and output formats.
 """
 
 from perflab.loadgen.errors import LoadgenError, RequestSpecError, RunError, ScenarioError
 from perflab.loadgen.expectation import Expectation
+from perflab.loadgen.flow import Flow
 from perflab.loadgen.histogram import LatencyHistogram
 from perflab.loadgen.models import Closed, LoadModel, Open, Users
 from perflab.loadgen.recording import NameStats, Recording, Window
@@ -30,6 +41,7 @@ __all__ = [
     "Body",
     "Closed",
     "Expectation",
+    "Flow",
     "LatencyHistogram",
     "LoadModel",
     "LoadgenError",

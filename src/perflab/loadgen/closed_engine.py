@@ -4,9 +4,15 @@ Each connection sends its next request from inside the callback that completes t
 answer (`connection_free`): no task or future per request, which is most of the CPU saved
 against aiohttp.
 
+`ClosedFlowEngine` runs flows (`perflab.loadgen.flow`): each connection is a user with its
+own captured values, and `requests` counts the requests sent (flow steps; skipped steps are
+not sent, so not counted). A flow cut off by the count leaves its last steps unsent.
+
 Usage::
 
     recording = await ClosedEngine(specs, Closed(1000, 10), keepalive=True, timeout_s=30).run()
+    flows = ClosedFlowEngine(specs, Closed(1000, 10), keepalive=True, timeout_s=30,
+                             on_start=[login], flows=[Flow("buy", ("create", "read"))])
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from collections.abc import Sequence
 
 from perflab.loadgen.connection import HttpConnection
 from perflab.loadgen.engine import Engine, ProgressCallback
+from perflab.loadgen.flow import Flow
+from perflab.loadgen.flow_user import FlowPlan, FlowUser
 from perflab.loadgen.models import Closed
 from perflab.loadgen.request_spec import RequestSpec
 
@@ -31,6 +39,7 @@ class ClosedEngine(Engine):
         keepalive: bool,
         timeout_s: float,
         progress: ProgressCallback | None = None,
+        on_start: Sequence[RequestSpec] = (),  # run by the flow engine
     ) -> None:
         super().__init__(
             specs,
@@ -39,6 +48,7 @@ class ClosedEngine(Engine):
             model=model.describe(),
             connections=model.connections,
             progress=progress,
+            on_start=on_start,
         )
         self.remaining = model.requests
         self.in_flight = 0
@@ -89,3 +99,71 @@ class ClosedEngine(Engine):
         """A connect failed (already recorded). Usage: ``Engine.connect_and_send`` calls it."""
         self.in_flight -= 1
         self._next(None)
+
+
+class ClosedFlowEngine(ClosedEngine):
+    """The closed model over flows: a user per connection. Usage: see the module docstring."""
+
+    def __init__(
+        self,
+        specs: Sequence[RequestSpec],
+        model: Closed,
+        *,
+        keepalive: bool,
+        timeout_s: float,
+        progress: ProgressCallback | None = None,
+        on_start: Sequence[RequestSpec] = (),
+        flows: Sequence[Flow] = (),
+    ) -> None:
+        super().__init__(
+            specs, model, keepalive=keepalive, timeout_s=timeout_s, progress=progress,
+            on_start=on_start,
+        )  # fmt: skip
+        self.plan = FlowPlan.for_engine(self, specs, on_start, flows)
+
+    def begin(self) -> None:
+        """Start every user. Usage: ``Engine.run`` calls it at the start time."""
+        for index in range(self.connections_wanted):
+            user = FlowUser(self.plan)
+            if index < len(self._ready):
+                user.conn = self._ready[index]
+                user.conn.owner = user
+            self._user_next(user)
+
+    def _user_next(self, user: FlowUser) -> None:
+        if self.remaining == 0:
+            if self.in_flight == 0:
+                self.finish()
+            return
+        self.remaining -= 1
+        self.in_flight += 1
+        request = user.next_request()
+        conn = user.conn
+        if conn is None or conn.closed:
+            user.conn = None
+            self.connect_and_send(request, time.perf_counter_ns(), owner=user)
+        else:
+            conn.send(request)
+
+    def connection_free(self, conn: HttpConnection) -> None:
+        """An answer arrived (or failed) on `conn`. Usage: ``HttpConnection`` calls it."""
+        user: FlowUser = conn.owner
+        if user.step.captures:
+            user.step_done(conn.captured)
+        if self.remaining and not conn.closed:  # the hot path, as in ClosedEngine
+            self.remaining -= 1
+            conn.send(user.next_request())
+            return
+        self.in_flight -= 1
+        if conn.closed:
+            self.open_connections.discard(conn)
+        user.conn = conn
+        self._user_next(user)
+
+    def connect_failed(self, owner: object) -> None:
+        """A connect failed (already recorded). Usage: ``Engine.connect_and_send`` calls it."""
+        assert isinstance(owner, FlowUser)
+        if owner.step.captures:
+            owner.step_done(None)
+        self.in_flight -= 1
+        self._user_next(owner)

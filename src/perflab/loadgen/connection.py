@@ -27,6 +27,7 @@ from typing import Any, Protocol, cast
 
 import httptools
 
+from perflab.loadgen.capture import Capture
 from perflab.loadgen.expectation import (
     CONNECTION_RESET,
     PROTOCOL_ERROR,
@@ -34,8 +35,9 @@ from perflab.loadgen.expectation import (
     Expectation,
 )
 from perflab.loadgen.recorder import LiveRecorder
+from perflab.loadgen.template import WireTemplate
 
-_RETRY_AFTER = b"\r\nretry-after:"
+RETRY_AFTER_MARK = b"\r\nretry-after:"  # in an answer's head, lower-cased: a shed 503
 
 
 class ConnectionEvents(Protocol):
@@ -63,17 +65,33 @@ class Prepared:
     wire: bytes
     expect: Expectation
     recorder: LiveRecorder
+    captures: tuple[Capture, ...] = ()  # what a flow step takes from its answer
+    on_start: bool = False  # a step of on_start: what it captures lasts for the user's life
     keep_body: bool = field(init=False)
     any_2xx: bool = field(init=False)  # nothing to check beyond "a 2xx status"
     is_head: bool = field(init=False)
     needs_exact: bool = field(init=False)  # needs ExactHttpConnection
+    header_captures: bool = field(init=False)  # needs HeaderCapturingHttpConnection
+    # Set by the flow plan: the captured names this step uses, and its bytes with holes.
+    needs: frozenset[str] = field(init=False, default=frozenset())
+    template: WireTemplate | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         expect = self.expect
-        self.keep_body = expect.needs_body
+        self.keep_body = expect.needs_body or any(c.source == "json" for c in self.captures)
         self.any_2xx = not (expect.status or expect.needs_body or expect.same_length)
         self.is_head = self.wire.startswith(b"HEAD ")
         self.needs_exact = expect.needs_body or expect.same_length or self.is_head
+        self.needs_exact = self.needs_exact or bool(self.captures)
+        self.header_captures = any(c.source == "header" for c in self.captures)
+
+    def rendered(self, values: dict[str, Any]) -> Prepared:
+        """This step with `values` in its bytes (it has a template). Usage: see `FlowUser`."""
+        assert self.template is not None
+        clone = object.__new__(Prepared)  # a copy without __post_init__: only the bytes differ
+        clone.__dict__.update(self.__dict__)
+        clone.wire = self.template.render(values)
+        return clone
 
 
 class HttpConnection(asyncio.Protocol):
@@ -84,6 +102,7 @@ class HttpConnection(asyncio.Protocol):
         # The engine's slot (a user) this connection belongs to; `Any` because each engine
         # keeps its own kind there and reads it on the hot path without a cast or check.
         self.owner: Any = None
+        self.captured: dict[str, Any] | None = None  # a flow step's values (capturing classes)
         self.served = 0  # answers completed on this connection
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
@@ -172,7 +191,7 @@ class HttpConnection(asyncio.Protocol):
             first_length = recorder.note_first_length(body_length)
         failure: str | None = None
         if not (request.any_2xx and 200 <= status < 300):  # the common case needs no call
-            retry_after = status == 503 and head is not None and _RETRY_AFTER in head.lower()
+            retry_after = status == 503 and head is not None and RETRY_AFTER_MARK in head.lower()
             body = b"".join(body_parts) if body_parts is not None else None
             failure = request.expect.check(
                 status, body, retry_after=retry_after, first_length=first_length,

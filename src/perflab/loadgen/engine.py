@@ -22,6 +22,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from perflab.limits import raise_open_files_limit
+from perflab.loadgen.capture import parse_captures
+from perflab.loadgen.capturing_connection import (
+    CapturingHttpConnection,
+    HeaderCapturingHttpConnection,
+)
 from perflab.loadgen.connection import ExactHttpConnection, HttpConnection, Prepared
 from perflab.loadgen.errors import RequestSpecError
 from perflab.loadgen.expectation import CONNECT_ERROR
@@ -51,6 +56,15 @@ def weighted_sequence(items: Sequence[T], weights: Sequence[int]) -> list[T]:
     return sequence
 
 
+def _connection_class(prepared: Sequence[Prepared]) -> type[HttpConnection]:
+    """The leanest connection class that serves every request (see `connection.py`)."""
+    if any(p.header_captures for p in prepared):
+        return HeaderCapturingHttpConnection
+    if any(p.captures for p in prepared):
+        return CapturingHttpConnection
+    return ExactHttpConnection if any(p.needs_exact for p in prepared) else HttpConnection
+
+
 class User:
     """One simulated user's slot: its connection, as locust's FastHttpUser has one.
 
@@ -75,10 +89,11 @@ class Engine:
         model: dict[str, Any],
         connections: int,
         progress: ProgressCallback | None = None,
+        on_start: Sequence[RequestSpec] = (),
     ) -> None:
         if not specs:
             raise RequestSpecError("no requests to send")
-        origins = {spec.origin() for spec in specs}
+        origins = {spec.origin() for spec in [*on_start, *specs]}
         if len(origins) != 1:
             names = sorted(map(str, origins))
             raise RequestSpecError(f"one stream sends to one origin, got {names}")
@@ -90,10 +105,11 @@ class Engine:
         self.connections_wanted = connections
         self.progress = progress
         self.recorders: dict[str, LiveRecorder] = {}
-        prepared = [self._prepare(spec) for spec in specs]
+        self.prepared = {spec.label: self._prepare(spec) for spec in [*on_start, *specs]}
+        prepared = [self.prepared[spec.label] for spec in specs]  # on_start: flow engines'
         self._sequence = weighted_sequence(prepared, [spec.weight for spec in specs])
-        exact = any(p.needs_exact for p in prepared)
-        self._connection_class = ExactHttpConnection if exact else HttpConnection
+        self._connection_class = _connection_class(list(self.prepared.values()))
+        self.flows_described: dict[str, Any] = {}  # set by the flow engines, for the Recording
         self._cursor = 0
         self.open_connections: set[HttpConnection] = set()
         self.loop = asyncio.get_running_loop()
@@ -111,7 +127,8 @@ class Engine:
         if name in self.recorders:
             raise RequestSpecError(f"two requests are both named {name!r}; name them apart")
         recorder = self.recorders[name] = LiveRecorder(name, spec.method.upper())
-        return Prepared(name, spec.wire_bytes(keepalive=self.keepalive), spec.expect, recorder)
+        wire = spec.wire_bytes(keepalive=self.keepalive)
+        return Prepared(name, wire, spec.expect, recorder, parse_captures(spec.capture))
 
     def next_request(self) -> Prepared:
         """The next request in weighted order. Usage: ``engine.next_request()``"""
@@ -272,4 +289,5 @@ class Engine:
             generator_cpu_s=cpu_s,
             processes=1,
             connections=self.max_connections_seen,
+            flows=self.flows_described,
         )

@@ -8,7 +8,9 @@ Failure kinds (strings, so they merge and serialise as they are):
 - ``protocol_error``: the bytes received were not HTTP;
 - ``shed``: 503 *with* ``Retry-After`` (the server refused on purpose, cheaply);
 - ``status_<code>``: any other status than the expected one (non-2xx by default);
-- ``wrong_content``: the expected status, but the body fails the expectation.
+- ``wrong_content``: the expected status, but the body fails the expectation;
+- ``capture_failed``: a flow step's answer was right, but a value it captures for later
+  steps is not in it (see `perflab.loadgen.capture`).
 
 Usage::
 
@@ -30,6 +32,7 @@ CONNECTION_RESET = "connection_reset"
 PROTOCOL_ERROR = "protocol_error"
 SHED = "shed"
 WRONG_CONTENT = "wrong_content"
+CAPTURE_FAILED = "capture_failed"
 
 
 def status_kind(status: int) -> str:
@@ -37,8 +40,10 @@ def status_kind(status: int) -> str:
     return f"status_{status}"
 
 
-def _lookup(document: Any, dotted_path: str) -> Any:
-    """Walk ``a.b.0.c`` through dicts and lists; KeyError/IndexError when it is not there."""
+def json_lookup(document: Any, dotted_path: str) -> Any:
+    """Walk ``a.b.0.c`` through dicts and lists; KeyError/IndexError/TypeError/ValueError when
+    it is not there. Usage: ``json_lookup({"a": [{"b": 1}]}, "a.0.b")  # -> 1``
+    """
     node = document
     for part in dotted_path.split("."):
         node = node[int(part)] if isinstance(node, list) else node[part]
@@ -90,7 +95,7 @@ class Expectation:
             try:
                 document = orjson.loads(body)
                 for path, expected in self.json_fields.items():
-                    if _lookup(document, path) != expected:
+                    if json_lookup(document, path) != expected:
                         return WRONG_CONTENT
             except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError):
                 return WRONG_CONTENT

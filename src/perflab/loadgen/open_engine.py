@@ -2,9 +2,20 @@
 
 See docs/loadgen.md for coordinated omission and how the schedule corrects it.
 
+`OpenFlowEngine` runs flows (`perflab.loadgen.flow`): each arrival runs one flow, its steps
+one after another on one connection; the first step's latency counts from the schedule, a
+later step's from when it is sent (right after the answer before it). on_start runs once per
+connection, in the first arrival that connection serves, and what it captures serves every
+later arrival on it: an open model stands for a stream of requests from clients that hold
+sessions, not for a login per request, and a session per connection keeps the logins as
+few as the connections (`-c`). A connection the server closes takes its session with it (the
+next one logs in again), so with ``keepalive=False`` every arrival runs on_start.
+
 Usage::
 
     recording = await OpenEngine(specs, Open(2000, 30), keepalive=True, timeout_s=30).run()
+    flows = OpenFlowEngine(specs, Open(200, 30), keepalive=True, timeout_s=30,
+                           on_start=[login], flows=[Flow("buy", ("create", "read"))])
 """
 
 from __future__ import annotations
@@ -12,9 +23,13 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from perflab.loadgen.connection import HttpConnection, Prepared
 from perflab.loadgen.engine import Engine, ProgressCallback
+from perflab.loadgen.expectation import Expectation
+from perflab.loadgen.flow import Flow
+from perflab.loadgen.flow_user import FlowPlan, FlowRun, FlowUser
 from perflab.loadgen.models import Open
 from perflab.loadgen.request_spec import RequestSpec
 
@@ -32,6 +47,7 @@ class OpenEngine(Engine):
         keepalive: bool,
         timeout_s: float,
         progress: ProgressCallback | None = None,
+        on_start: Sequence[RequestSpec] = (),  # run by the flow engine
     ) -> None:
         super().__init__(
             specs,
@@ -40,6 +56,7 @@ class OpenEngine(Engine):
             model=model.describe(),
             connections=model.connections,
             progress=progress,
+            on_start=on_start,
         )
         self.open_model = model
         self.interval_ns = model.interval_ns
@@ -156,3 +173,93 @@ class OpenEngine(Engine):
     def _check_done(self) -> None:
         if self.sent_index >= self.total_sends and self.busy == 0 and not self.backlog:
             self.finish()
+
+
+@dataclass(eq=False)
+class _Arrival(Prepared):
+    """A scheduled arrival of the flow engine: the flow to run, never written itself. It goes
+    through the open engine's schedule and backlog like a request; a dropped one is counted
+    on the flow's first step."""
+
+    run: FlowRun | None = None
+
+    @classmethod
+    def of(cls, run: FlowRun) -> _Arrival:
+        return cls(run.name, b"", Expectation(), run.recorder, run=run)
+
+
+class OpenFlowEngine(OpenEngine):
+    """The open model over flows: an arrival runs one flow. Usage: see the module docstring."""
+
+    def __init__(
+        self,
+        specs: Sequence[RequestSpec],
+        model: Open,
+        *,
+        keepalive: bool,
+        timeout_s: float,
+        progress: ProgressCallback | None = None,
+        on_start: Sequence[RequestSpec] = (),
+        flows: Sequence[Flow] = (),
+    ) -> None:
+        super().__init__(
+            specs, model, keepalive=keepalive, timeout_s=timeout_s, progress=progress,
+            on_start=on_start,
+        )  # fmt: skip
+        self.plan = FlowPlan.for_engine(self, specs, on_start, flows)
+        arrivals = {id(run): _Arrival.of(run) for run in self.plan.flows}
+        self._sequence = [arrivals[id(run)] for run in self.plan.sequence]
+
+    def _first_step(self, session: FlowUser, arrival: Prepared) -> Prepared:
+        assert isinstance(arrival, _Arrival)
+        assert arrival.run is not None
+        session.start_run(arrival.run)
+        step = session.next_step()
+        assert step is not None  # a run's first step needs nothing it lacks (resolve_flows)
+        return step
+
+    def _send(
+        self, conn: HttpConnection, request: Prepared, scheduled_ns: int, now_ns: int
+    ) -> None:
+        if conn.owner is None:  # a pre-connected connection's first arrival
+            conn.owner = FlowUser(self.plan)
+        super()._send(conn, self._first_step(conn.owner, request), scheduled_ns, now_ns)
+
+    def connect_and_send(self, request: Prepared, origin_ns: int, owner: object = None) -> None:
+        """Connect, then send; an arrival without a session gets a new one. Usage: see base."""
+        if owner is None:
+            owner = FlowUser(self.plan)
+            request = self._first_step(owner, request)
+        super().connect_and_send(request, origin_ns, owner)
+
+    def _go_on(self, session: FlowUser, conn: HttpConnection | None) -> bool:
+        """Send the run's next step (on a new connection if `conn` is gone); False: run over."""
+        step = session.next_step()
+        if step is None:
+            return False
+        if conn is None or conn.closed:
+            self.connecting += 1  # `connect_succeeded` or `connect_failed` takes it back
+            self.connect_and_send(step, time.perf_counter_ns(), session)
+        else:
+            conn.send(step)
+        return True
+
+    def connection_free(self, conn: HttpConnection) -> None:
+        """A step's answer arrived (or failed). Usage: ``HttpConnection`` calls it."""
+        session: FlowUser = conn.owner
+        if session.step.captures:
+            session.step_done(conn.captured)
+        if conn.closed:
+            self.open_connections.discard(conn)
+        if not self._go_on(session, conn):
+            super().connection_free(conn)  # the arrival is over: the connection is free
+
+    def connect_failed(self, owner: object) -> None:
+        """A connect failed (already recorded). Usage: ``Engine.connect_and_send`` calls it."""
+        assert isinstance(owner, FlowUser)
+        if owner.step.captures:
+            owner.step_done(None)
+        if self._go_on(owner, None):
+            self.connecting -= 1  # the connect that failed (the next step's is counted)
+        else:
+            super().connect_failed(owner)  # the arrival is over

@@ -14,6 +14,7 @@ from typing import Literal
 import orjson
 
 from perflab.loadgen.expectation import (
+    CAPTURE_FAILED,
     CONNECT_ERROR,
     CONNECTION_RESET,
     PROTOCOL_ERROR,
@@ -54,25 +55,54 @@ def _model_line(recording: Recording) -> str:
     return f"{kind}: {details}"
 
 
+def step_rows(recording: Recording) -> list[NameStats]:
+    """Per-name rows: sorted by name, or, for flows, in the order steps run (on_start first).
+
+    Usage: ``[row.name for row in step_rows(recording)]``
+    """
+    names = recording.names
+    flows = recording.flows
+    if not flows:
+        return sorted(names.values(), key=lambda s: s.name)
+    order = [*flows.get("on_start", []), *(s for f in flows.get("flows", []) for s in f["steps"])]
+    in_order = list(dict.fromkeys(name for name in order if name in names))
+    return [names[n] for n in [*in_order, *sorted(set(names) - set(in_order))]]
+
+
+def flow_lines(recording: Recording) -> list[str]:
+    """One line for on_start and one per flow, with its weight. Usage: ``flow_lines(rec)``"""
+    flows = recording.flows
+    lines = [f"on_start: {', '.join(flows['on_start'])}"] if flows.get("on_start") else []
+    lines += [
+        f"flow {flow['name']} (weight {flow['weight']}): {' > '.join(flow['steps'])}"
+        for flow in flows.get("flows", [])
+    ]
+    return lines
+
+
 def render_table(recording: Recording) -> str:
     """A compact table, one row per request name plus the total. Usage: ``render_table(rec)``"""
     duration_s = recording.duration_s
+    flows = bool(recording.flows)
+    skipped_head = f" {'skipped':>8}" if flows else ""  # flows only: plain runs skip nothing
     lines = [
         f"target {recording.target}   {_model_line(recording)}",
-        f"{'name':<28} {'requests':>9} {'failures':>9} {'req/s':>10} "
+        f"{'name':<28} {'requests':>9} {'failures':>9}{skipped_head} {'req/s':>10} "
         f"{'p50':>8} {'p90':>8} {'p99':>8} {'p99.9':>8} {'max':>8}  (ms)",
     ]
-    rows = [*sorted(recording.names.values(), key=lambda s: s.name)]
+    rows = step_rows(recording)
     if len(rows) > 1:
         rows.append(recording.total())
     for stats in rows:
         p = stats.histogram.values_at_percentiles([50.0, 90.0, 99.0, 99.9])
         rate = stats.requests / duration_s if duration_s > 0 else 0.0
+        skipped = f" {stats.skipped:>8}" if flows else ""
         lines.append(
-            f"{stats.name[:28]:<28} {stats.requests:>9} {stats.failure_count:>9} {rate:>10.1f} "
-            f"{_ms(p[50.0]):>8} {_ms(p[90.0]):>8} {_ms(p[99.0]):>8} {_ms(p[99.9]):>8} "
-            f"{_ms(stats.histogram.max_us()):>8}"
+            f"{stats.name[:28]:<28} {stats.requests:>9} {stats.failure_count:>9}{skipped} "
+            f"{rate:>10.1f} {_ms(p[50.0]):>8} {_ms(p[90.0]):>8} {_ms(p[99.0]):>8} "
+            f"{_ms(p[99.9]):>8} {_ms(stats.histogram.max_us()):>8}"
         )
+    lines += flow_lines(recording)
     total = recording.total()
     if total.failures:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(total.failures.items()))
@@ -93,7 +123,8 @@ def _ab_failures(stats: NameStats) -> tuple[int, int, int, int, int]:
     failures = stats.failures
     connect = failures.get(CONNECT_ERROR, 0)
     receive = failures.get(CONNECTION_RESET, 0) + failures.get(PROTOCOL_ERROR, 0)
-    length = failures.get(WRONG_CONTENT, 0)
+    # ab's "Length" is a wrong body; a flow's answer without the value to capture is one too
+    length = failures.get(WRONG_CONTENT, 0) + failures.get(CAPTURE_FAILED, 0)
     exceptions = failures.get(TIMEOUT, 0)
     non_2xx = stats.failure_count - connect - receive - length - exceptions
     return connect, receive, length, exceptions, non_2xx
@@ -124,6 +155,9 @@ def render_ab(recording: Recording) -> str:
     ]
     if non_2xx:
         lines.append(f"Non-2xx responses:      {non_2xx}")
+    if recording.flows:
+        lines.append(f"Capture failures:       {total.failures.get(CAPTURE_FAILED, 0)}")
+        lines.append(f"Skipped requests:       {total.skipped}")
     lines += [
         f"Total transferred:      {total.bytes_in} bytes",
         f"HTML transferred:       {total.body_bytes_in} bytes",
@@ -141,4 +175,25 @@ def render_ab(recording: Recording) -> str:
         label = f"{percentile:g}%"
         suffix = " (longest request)" if percentile == 100.0 else ""
         lines.append(f" {label:>5}  {values[percentile] / 1000:>6.0f}{suffix}")
+    if recording.flows:
+        lines += ["", *_ab_steps(recording)]
     return "\n".join(lines)
+
+
+def _ab_steps(recording: Recording) -> list[str]:
+    """Flows: a row per step (ab itself has one request, so its report has no such table)."""
+    lines = [
+        *flow_lines(recording),
+        "",
+        f"{'Step':<28} {'Complete':>9} {'Failed':>7} {'Capture':>8} {'Skipped':>8} "
+        f"{'Mean':>8} {'50%':>6} {'99%':>6}  (ms)",
+    ]
+    for stats in step_rows(recording):
+        hist = stats.histogram
+        capture_failed = stats.failures.get(CAPTURE_FAILED, 0)
+        lines.append(
+            f"{stats.name[:28]:<28} {stats.requests:>9} {stats.failure_count:>7} "
+            f"{capture_failed:>8} {stats.skipped:>8} {_ms(hist.mean_us()):>8} "
+            f"{_ms(hist.value_at_percentile(50)):>6} {_ms(hist.value_at_percentile(99)):>6}"
+        )
+    return lines

@@ -19,6 +19,11 @@ _RULE = "-" * 8 + "|" + "-" * 50 + "|" + "-" * 7 + "|" + "-" * 13 + "|" + "-" * 
 
 def _rows(recording: Recording) -> list[NameStats]:
     rows = sorted(recording.names.values(), key=lambda s: s.name)
+    if recording.flows:  # flows: the order steps run in (locust keeps insertion order too)
+        order = [*recording.flows.get("on_start", [])]
+        order += [step for flow in recording.flows.get("flows", []) for step in flow["steps"]]
+        position = {name: index for index, name in enumerate(dict.fromkeys(order))}
+        rows.sort(key=lambda s: (position.get(s.name, len(position)), s.name))
     return [*rows, recording.total()]
 
 
@@ -60,6 +65,11 @@ def render_locust(recording: Recording) -> str:
     if failures:
         lines += ["", "Error report", f"{'# occurrences':<20} Error", "-" * 60]
         lines += [f"{n:<20} {s.method} {s.name}: {kind}" for s, kind, n in failures]
+    skipped = [s for s in rows[:-1] if s.skipped]
+    if recording.flows:
+        lines += ["", "Skipped steps (not sent: a value they need was not captured)"]
+        lines += [f"{'# skipped':<20} Name", "-" * 60]
+        lines += [f"{s.skipped:<20} {s.method} {s.name}" for s in skipped] or ["0"]
     return "\n".join(lines)
 
 

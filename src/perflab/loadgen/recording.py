@@ -78,6 +78,7 @@ class NameStats:
     first_body_length: int = -1  # ab's "Document Length"
     late_sends: int = 0
     dropped_sends: int = 0
+    skipped: int = 0  # flow steps not sent: a value they need was not captured
     histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
     windows: dict[int, Window] = field(default_factory=dict)
 
@@ -99,6 +100,7 @@ class NameStats:
             self.first_body_length = other.first_body_length
         self.late_sends += other.late_sends
         self.dropped_sends += other.dropped_sends
+        self.skipped += other.skipped
         self.histogram.merge(other.histogram)
         for second, window in other.windows.items():
             self.windows.setdefault(second, Window(second)).merge(window)
@@ -125,6 +127,7 @@ class NameStats:
             "first_body_length": self.first_body_length,
             "late_sends": self.late_sends,
             "dropped_sends": self.dropped_sends,
+            "skipped": self.skipped,
         }
 
     def to_dict(self, duration_s: float) -> dict[str, Any]:
@@ -151,6 +154,7 @@ class NameStats:
             first_body_length=int(data["first_body_length"]),
             late_sends=int(data["late_sends"]),
             dropped_sends=int(data["dropped_sends"]),
+            skipped=int(data.get("skipped", 0)),  # absent in recordings from before flows
             histogram=LatencyHistogram.decode(data["histogram"]),
             windows={w.second: w for w in windows},
         )
@@ -169,6 +173,7 @@ class Recording:
     processes: int = 1
     connections: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
+    flows: dict[str, Any] = field(default_factory=dict)  # on_start and flows run; {}: none
 
     @property
     def duration_s(self) -> float:
@@ -193,6 +198,7 @@ class Recording:
             ended_at_unix_s=max(r.ended_at_unix_s for r in recordings),
             metadata=first.metadata,
             processes=0,
+            flows=next((r.flows for r in recordings if r.flows), {}),
         )
         targets = {r.target for r in recordings}
         merged.target = first.target if len(targets) == 1 else ", ".join(sorted(targets))
@@ -229,6 +235,7 @@ class Recording:
             "time_series": [total.windows[s].to_dict() for s in sorted(total.windows)],
             "names": {name: s.to_dict(duration_s) for name, s in sorted(self.names.items())},
             "metadata": self.metadata,
+            **({"flows": self.flows} if self.flows else {}),
         }
 
     @classmethod
@@ -245,4 +252,5 @@ class Recording:
             processes=int(generator.get("processes", 1)),
             connections=int(generator.get("connections", 0)),
             metadata=dict(data.get("metadata", {})),
+            flows=dict(data.get("flows", {})),
         )

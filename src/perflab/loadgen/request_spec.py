@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from perflab.loadgen.capture import parse_captures
 from perflab.loadgen.errors import RequestSpecError
 from perflab.loadgen.expectation import Expectation
 
@@ -45,7 +46,11 @@ class Origin:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise RequestSpecError(f"not an http(s) URL: {url!r}")
         default_port = 443 if parts.scheme == "https" else 80
-        return cls(parts.scheme, parts.hostname, parts.port or default_port)
+        try:
+            port = parts.port
+        except ValueError as exc:  # a port that is not a number: ":80{x}"
+            raise RequestSpecError(f"not an http(s) URL: {url!r} ({exc})") from exc
+        return cls(parts.scheme, parts.hostname, port or default_port)
 
     @property
     def host_header(self) -> str:
@@ -114,7 +119,8 @@ def form_body(fields: Mapping[str, str], base_dir: Path | None = None) -> Body:
 
 @dataclass(frozen=True)
 class RequestSpec:
-    """One kind of request: URL, method, headers, body, weight and what a correct answer is.
+    """One kind of request: URL, method, headers, body, weight, what a correct answer is, and
+    what to capture from it for a flow's later steps (`perflab.loadgen.capture`).
 
     Usage: ``RequestSpec("http://127.0.0.1:8000/", name="index", expect=Expectation((200,)))``
     """
@@ -126,11 +132,14 @@ class RequestSpec:
     body: Body = field(default_factory=Body)
     weight: int = 1
     expect: Expectation = field(default_factory=Expectation)
+    # name -> "json:PATH" | "header:NAME": values later steps of a flow use as {name}
+    capture: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         Origin.of(self.url)  # fail early on a bad URL
         if self.weight < 1:
             raise RequestSpecError(f"weight must be >= 1, got {self.weight} for {self.url}")
+        parse_captures(self.capture)  # fail early on a bad capture
 
     @property
     def target(self) -> str:
@@ -147,9 +156,15 @@ class RequestSpec:
         """Where this request's connections go. Usage: ``spec.origin()``"""
         return Origin.of(self.url)
 
-    def wire_bytes(self, *, keepalive: bool) -> bytes:
-        """The whole HTTP/1.1 request, ready to write. Usage: ``spec.wire_bytes(keepalive=True)``"""
-        body = self.body.materialise()
+    def length_header(self, body: bytes) -> int | None:
+        """The Content-Length to send with `body` (None: send none). Usage: see `wire_bytes`."""
+        return len(body) if body or self.method.upper() in ("POST", "PUT", "PATCH") else None
+
+    def head_lines(self, *, keepalive: bool, body_length: int | None) -> list[str]:
+        """Request line and headers, Content-Length only when `body_length` is not None.
+
+        Usage: ``spec.head_lines(keepalive=True, body_length=None)``
+        """
         lowered = {k.lower() for k in self.headers}
         lines = [f"{self.method.upper()} {self.target} HTTP/1.1"]
         if "host" not in lowered:
@@ -161,9 +176,15 @@ class RequestSpec:
         if self.body.content_type and "content-type" not in lowered:
             lines.append(f"Content-Type: {self.body.content_type}")
         lines.extend(f"{k}: {v}" for k, v in self.headers.items())
-        if body or self.method.upper() in ("POST", "PUT", "PATCH"):
-            lines.append(f"Content-Length: {len(body)}")
+        if body_length is not None:
+            lines.append(f"Content-Length: {body_length}")
         if not keepalive:
             lines.append("Connection: close")
+        return lines
+
+    def wire_bytes(self, *, keepalive: bool) -> bytes:
+        """The whole HTTP/1.1 request, ready to write. Usage: ``spec.wire_bytes(keepalive=True)``"""
+        body = self.body.materialise()
+        lines = self.head_lines(keepalive=keepalive, body_length=self.length_header(body))
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         return head + body

@@ -30,15 +30,16 @@ from typing import Any
 
 import uvloop
 
-from perflab.loadgen.closed_engine import ClosedEngine
+from perflab.loadgen.closed_engine import ClosedEngine, ClosedFlowEngine
 from perflab.loadgen.engine import Engine, ProgressCallback
 from perflab.loadgen.errors import RunError
+from perflab.loadgen.flow import Flow, ScenarioRequests, uses_flows
 from perflab.loadgen.metadata import machine_metadata
 from perflab.loadgen.models import Closed, LoadModel, Users
-from perflab.loadgen.open_engine import OpenEngine
+from perflab.loadgen.open_engine import OpenEngine, OpenFlowEngine
 from perflab.loadgen.recording import Recording
 from perflab.loadgen.request_spec import RequestSpec
-from perflab.loadgen.users_engine import UsersEngine
+from perflab.loadgen.users_engine import UsersEngine, UsersFlowEngine
 
 READY_TIMEOUT_S = 300.0  # building a big payload and connecting may take a while
 START_MARGIN_S = 0.2
@@ -46,9 +47,12 @@ START_MARGIN_S = 0.2
 
 @dataclass(frozen=True)
 class Stream:
-    """Requests with their own load model, run in their own process(es).
+    """Requests with their own load model, run in their own process(es); optionally grouped
+    into flows, with on_start steps (`perflab.loadgen.flow`). `requests` that carry their own
+    on_start and flows (a scenario's `ScenarioRequests`) bring them along.
 
     Usage: ``Stream([RequestSpec(url)], Open(rate_per_s=10, duration_s=30), processes=1)``
+    or ``Stream(requests, Users(10, 10, 60), on_start=[login], flows=[Flow("buy", steps)])``
     """
 
     requests: Sequence[RequestSpec]
@@ -56,6 +60,15 @@ class Stream:
     processes: int = 1
     keepalive: bool = True
     timeout_s: float = 30.0
+    on_start: Sequence[RequestSpec] = ()
+    flows: Sequence[Flow] = ()
+
+    def flow_parts(self) -> tuple[Sequence[RequestSpec], Sequence[Flow]] | None:
+        """on_start and flows to run, or None: plain requests. Usage: ``s.flow_parts()``"""
+        on_start, flows = self.on_start, self.flows
+        if not (on_start or flows) and isinstance(self.requests, ScenarioRequests):
+            on_start, flows = self.requests.on_start, self.requests.flows
+        return (on_start, flows) if uses_flows(self.requests, on_start, flows) else None
 
 
 def make_engine(
@@ -67,6 +80,14 @@ def make_engine(
         "timeout_s": stream.timeout_s,
         "progress": progress,
     }
+    flow_parts = stream.flow_parts()
+    if flow_parts is not None:
+        options.update(on_start=flow_parts[0], flows=flow_parts[1])
+        if isinstance(model, Closed):
+            return ClosedFlowEngine(stream.requests, model, **options)
+        if isinstance(model, Users):
+            return UsersFlowEngine(stream.requests, model, **options)
+        return OpenFlowEngine(stream.requests, model, **options)
     if isinstance(model, Closed):
         return ClosedEngine(stream.requests, model, **options)
     if isinstance(model, Users):
@@ -93,12 +114,15 @@ def run(
     keepalive: bool = True,
     timeout_s: float = 30.0,
     progress: ProgressCallback | None = None,
+    on_start: Sequence[RequestSpec] = (),
+    flows: Sequence[Flow] = (),
 ) -> Recording:
-    """Run one stream of requests under `model`, merged over `processes` processes.
+    """Run one stream of requests (or flows of them) under `model`, merged over `processes`.
 
     Usage: ``run([RequestSpec("http://127.0.0.1:8000/")], Closed(1000, 10), processes=2)``
     """
-    return run_streams([Stream(requests, model, processes, keepalive, timeout_s)], progress)
+    stream = Stream(requests, model, processes, keepalive, timeout_s, on_start, flows)
+    return run_streams([stream], progress)
 
 
 def run_streams(streams: Sequence[Stream], progress: ProgressCallback | None = None) -> Recording:

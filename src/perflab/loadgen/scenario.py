@@ -33,6 +33,37 @@ or ``form``; ``content_type`` overrides the guessed type. ``expect`` takes ``sta
 integer or a list), ``sha256`` (hex digest of the whole body), ``json`` (dotted path ->
 value) and ``same_length`` (ab's rule).
 
+Flows (`perflab.loadgen.flow`): ``[[on_start]]`` tables are requests (same keys, no
+``weight``) each user runs once, first; ``capture`` takes values from an answer for later
+requests' ``{name}``; ``[[flow]]`` tables name the requests a user runs in order::
+
+    [[on_start]]
+    name = "login"
+    method = "POST"
+    path = "/login"
+    json = { user = "ada", password = "secret" }
+    capture = { token = "json:token" }
+
+    [[request]]
+    name = "create"
+    method = "POST"
+    path = "/items"
+    headers = { Authorization = "Bearer {token}" }
+    json = { title = "x" }
+    capture = { item = "json:id" }
+
+    [[request]]
+    name = "read"
+    path = "/items/{item}"
+    headers = { Authorization = "Bearer {token}" }
+
+    [[flow]]
+    name = "buy"
+    weight = 3
+    steps = ["create", "read"]
+
+A bench study gives the same tables under ``[base]``; it hands them to `parse_scenario`.
+
 Usage: ``scenario = load_scenario(Path("study.toml")); scenario.requests``
 """
 
@@ -45,7 +76,10 @@ from typing import Any
 
 from perflab.loadgen.errors import LoadgenError, ScenarioError
 from perflab.loadgen.expectation import Expectation
+from perflab.loadgen.flow import Flow, ScenarioRequests, resolve_flows, uses_flows
+from perflab.loadgen.models import LoadModel
 from perflab.loadgen.request_spec import Body, RequestSpec, file_body, form_body, json_body
+from perflab.loadgen.runner import Stream
 
 _REQUEST_KEYS = {
     "name",
@@ -60,18 +94,49 @@ _REQUEST_KEYS = {
     "form",
     "content_type",
     "expect",
+    "capture",
 }
 _EXPECT_KEYS = {"status", "sha256", "json", "same_length"}
+_FLOW_KEYS = {"name", "weight", "steps"}
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """A parsed scenario file. Usage: ``load_scenario(path).requests``"""
+    """A parsed scenario file. Usage: ``load_scenario(path).requests``
+
+    With flows, `requests` is a `ScenarioRequests` list that carries `on_start` and `flows`
+    too, so ``run(scenario.requests, model)`` runs them; `stream` builds a `Stream` with all.
+    """
 
     requests: list[RequestSpec]
     timeout_s: float | None = None
     keepalive: bool | None = None
     load: dict[str, Any] = field(default_factory=dict)  # the [load] table, as written
+    on_start: list[RequestSpec] = field(default_factory=list)
+    flows: list[Flow] = field(default_factory=list)
+
+    def stream(
+        self,
+        model: LoadModel,
+        *,
+        processes: int = 1,
+        keepalive: bool = True,
+        timeout_s: float = 30.0,
+    ) -> Stream:
+        """The scenario's requests and flows under `model`; its own ``timeout_s`` and
+        ``keepalive = false`` win over the arguments.
+
+        Usage: ``run_streams([scenario.stream(Users(10, 10, 60))])``
+        """
+        return Stream(
+            self.requests,
+            model,
+            processes,
+            keepalive and self.keepalive is not False,
+            self.timeout_s if self.timeout_s is not None else timeout_s,
+            self.on_start,
+            self.flows,
+        )
 
 
 def parse_expectation(table: dict[str, Any], where: str) -> Expectation:
@@ -110,12 +175,20 @@ def _body(table: dict[str, Any], base_dir: Path, where: str) -> Body:
 
 
 def _request(
-    table: dict[str, Any], index: int, scenario: dict[str, Any], base_dir: Path
+    table: dict[str, Any],
+    index: int,
+    scenario: dict[str, Any],
+    base_dir: Path,
+    kind: str = "request",
 ) -> RequestSpec:
-    where = f"request #{index + 1} ({table.get('name', table.get('path', '?'))})"
-    unknown = set(table) - _REQUEST_KEYS
+    where = f"{kind} #{index + 1} ({table.get('name', table.get('path', '?'))})"
+    allowed = _REQUEST_KEYS - {"weight"} if kind == "on_start" else _REQUEST_KEYS
+    unknown = set(table) - allowed
     if unknown:
         raise ScenarioError(f"{where}: unknown keys {sorted(unknown)}")
+    capture = table.get("capture", {})
+    if not isinstance(capture, dict):
+        raise ScenarioError(f'{where}: capture is a table, name = "json:PATH" or "header:NAME"')
     if "url" in table:
         url = str(table["url"])
     elif "path" in table and "base_url" in scenario:
@@ -131,29 +204,71 @@ def _request(
         body=_body(table, base_dir, where),
         weight=int(table.get("weight", 1)),
         expect=parse_expectation(dict(table.get("expect", {})), where),
+        capture={str(k): str(v) for k, v in capture.items()},
     )
 
 
+def _flow(table: Any, index: int, weighted: set[str]) -> Flow:
+    if not isinstance(table, dict) or "name" not in table or "steps" not in table:
+        raise ScenarioError(f"flow #{index + 1}: a [[flow]] needs `name` and `steps`")
+    where = f"flow #{index + 1} ({table['name']})"
+    unknown = set(table) - _FLOW_KEYS
+    if unknown:
+        raise ScenarioError(f"{where}: unknown keys {sorted(unknown)}")
+    steps = table["steps"]
+    if not isinstance(steps, list) or not all(isinstance(step, str) for step in steps):
+        raise ScenarioError(f"{where}: steps is a list of request names")
+    given_weight = sorted(weighted & set(steps))
+    if given_weight:
+        raise ScenarioError(
+            f"{where}: {given_weight} run in a flow, which has the weight; drop their `weight`"
+        )
+    return Flow(str(table["name"]), tuple(steps), int(table.get("weight", 1)))
+
+
+def _tables(document: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    tables = document.get(key, [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ScenarioError(f"`{key}` is a list of tables: write [[{key}]]")
+    return tables
+
+
 def parse_scenario(document: dict[str, Any], base_dir: Path) -> Scenario:
-    """A `Scenario` from parsed TOML. Usage: ``parse_scenario(tomllib.loads(text), Path("."))``"""
-    tables = document.get("request", [])
-    if not isinstance(tables, list) or not tables:
+    """A `Scenario` from parsed TOML (top-level keys; a study's ``[base]`` table as well): its
+    ``request``, ``on_start`` and ``flow`` lists of tables, ``base_url``, ``headers``, ...
+
+    Usage: ``parse_scenario(tomllib.loads(text), Path("."))``
+    """
+    tables = _tables(document, "request")
+    if not tables:
         raise ScenarioError("a scenario needs at least one [[request]] table")
     try:
         requests = [_request(t, i, document, base_dir) for i, t in enumerate(tables)]
+        on_start = [
+            _request(t, i, document, base_dir, "on_start")
+            for i, t in enumerate(_tables(document, "on_start"))
+        ]
+        weighted = {spec.label for spec, table in zip(requests, tables, strict=True)
+                    if "weight" in table}  # fmt: skip
+        flows = [_flow(t, i, weighted) for i, t in enumerate(_tables(document, "flow"))]
+        labels = [r.label for r in [*on_start, *requests]]
+        duplicates = sorted({label for label in labels if labels.count(label) > 1})
+        if duplicates:
+            raise ScenarioError(f"request names must differ; repeated: {duplicates} (set `name`)")
+        if uses_flows(requests, on_start, flows):
+            resolve_flows(requests, on_start, flows)  # fails early, naming what is wrong
+            requests = ScenarioRequests(requests, on_start, flows)
     except ScenarioError:
         raise
     except LoadgenError as exc:
         raise ScenarioError(str(exc)) from exc
-    labels = [r.label for r in requests]
-    duplicates = sorted({label for label in labels if labels.count(label) > 1})
-    if duplicates:
-        raise ScenarioError(f"request names must differ; repeated: {duplicates} (set `name`)")
     return Scenario(
         requests=requests,
         timeout_s=float(document["timeout_s"]) if "timeout_s" in document else None,
         keepalive=bool(document["keepalive"]) if "keepalive" in document else None,
         load=dict(document.get("load", {})),
+        on_start=on_start,
+        flows=flows,
     )
 
 

@@ -3,9 +3,14 @@
 Each user has its own connection, as locust's FastHttpUser; everything is callbacks and
 timers on one event loop.
 
+`UsersFlowEngine` runs flows (`perflab.loadgen.flow`): each user runs on_start, then flows
+picked by weight, with think time between any two requests it sends.
+
 Usage::
 
     recording = await UsersEngine(specs, Users(200, 20, 60), keepalive=True, timeout_s=30).run()
+    flows = UsersFlowEngine(specs, Users(200, 20, 60), keepalive=True, timeout_s=30,
+                            on_start=[login], flows=[Flow("buy", ("create", "read"))])
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from collections.abc import Sequence
 
 from perflab.loadgen.connection import HttpConnection, Prepared
 from perflab.loadgen.engine import Engine, ProgressCallback, User
+from perflab.loadgen.flow import Flow
+from perflab.loadgen.flow_user import FlowPlan, FlowUser
 from perflab.loadgen.models import Users
 from perflab.loadgen.request_spec import RequestSpec
 
@@ -32,6 +39,7 @@ class UsersEngine(Engine):
         timeout_s: float,
         progress: ProgressCallback | None = None,
         seed: int | None = None,
+        on_start: Sequence[RequestSpec] = (),  # run by the flow engine
     ) -> None:
         super().__init__(
             specs,
@@ -40,6 +48,7 @@ class UsersEngine(Engine):
             model=model.describe(),
             connections=model.users,
             progress=progress,
+            on_start=on_start,
         )
         self.users_model = model
         self.in_flight = 0
@@ -102,3 +111,46 @@ class UsersEngine(Engine):
         """A connect failed (already recorded). Usage: ``Engine.connect_and_send`` calls it."""
         assert isinstance(owner, User)
         self._after(owner)
+
+
+class UsersFlowEngine(UsersEngine):
+    """The users model over flows. Usage: see the module docstring."""
+
+    def __init__(
+        self,
+        specs: Sequence[RequestSpec],
+        model: Users,
+        *,
+        keepalive: bool,
+        timeout_s: float,
+        progress: ProgressCallback | None = None,
+        seed: int | None = None,
+        on_start: Sequence[RequestSpec] = (),
+        flows: Sequence[Flow] = (),
+    ) -> None:
+        super().__init__(
+            specs, model, keepalive=keepalive, timeout_s=timeout_s, progress=progress,
+            seed=seed, on_start=on_start,
+        )  # fmt: skip
+        self.plan = FlowPlan.for_engine(self, specs, on_start, flows)
+
+    def _new_user(self) -> User:
+        return FlowUser(self.plan)
+
+    def _request_for(self, user: User) -> Prepared:
+        assert isinstance(user, FlowUser)
+        return user.next_request()
+
+    def connection_free(self, conn: HttpConnection) -> None:
+        """An answer arrived (or failed) on `conn`. Usage: ``HttpConnection`` calls it."""
+        user: FlowUser = conn.owner
+        if user.step.captures:
+            user.step_done(conn.captured)
+        super().connection_free(conn)
+
+    def connect_failed(self, owner: object) -> None:
+        """A connect failed (already recorded). Usage: ``Engine.connect_and_send`` calls it."""
+        assert isinstance(owner, FlowUser)
+        if owner.step.captures:
+            owner.step_done(None)
+        super().connect_failed(owner)

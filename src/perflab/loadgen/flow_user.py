@@ -1,0 +1,179 @@
+"""A user running flows: which step comes next, with what values, and which steps are skipped.
+
+`FlowPlan` is an engine's flows as prepared requests (built once per process); `FlowUser`
+is one user's place in them (the users and closed models: one per user; the open model: one
+per connection, see `open_engine.OpenFlowEngine`). The rules are in `perflab.loadgen.flow`.
+
+Usage (by an engine)::
+
+    plan = FlowPlan(engine.prepared, requests, on_start, flows, keepalive=True)
+    user = FlowUser(plan)
+    conn.send(user.next_request())
+    ...                                      # the answer is in:
+    if user.step.captures:
+        user.step_done(conn.captured)        # the values, or None: the capture failed
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from perflab.loadgen.capture import parse_captures
+from perflab.loadgen.connection import Prepared
+from perflab.loadgen.engine import Engine, User, weighted_sequence
+from perflab.loadgen.flow import Flow, resolve_flows
+from perflab.loadgen.request_spec import RequestSpec
+from perflab.loadgen.template import WireTemplate
+
+
+class FlowRun:
+    """One flow as prepared steps. Usage: ``FlowRun("buy", steps, weight=3)``"""
+
+    __slots__ = ("captures", "name", "recorder", "steps", "weight")
+
+    def __init__(self, name: str, steps: tuple[Prepared, ...], weight: int) -> None:
+        self.name = name
+        self.steps = steps
+        self.weight = weight
+        self.captures = any(step.captures for step in steps)  # then each run copies values
+        self.recorder = steps[0].recorder  # the open model counts late/dropped sends here
+
+
+class FlowPlan:
+    """An engine's on_start steps and flows, with the weighted order flows are picked in.
+
+    Usage: ``FlowPlan(prepared_by_name, requests, on_start, flows, keepalive=True)``
+    """
+
+    def __init__(
+        self,
+        prepared: dict[str, Prepared],
+        requests: Sequence[RequestSpec],
+        on_start: Sequence[RequestSpec],
+        flows: Sequence[Flow],
+        *,
+        keepalive: bool,
+    ) -> None:
+        resolved = resolve_flows(requests, on_start, flows)
+        names = {c.name for spec in [*on_start, *requests] for c in parse_captures(spec.capture)}
+        for spec in [*on_start, *requests]:
+            step = prepared[spec.label]
+            body = step.wire[step.wire.index(b"\r\n\r\n") + 4 :]
+            step.template = WireTemplate.of(spec, keepalive=keepalive, names=names, body=body)
+            step.needs = step.template.names if step.template is not None else frozenset()
+        self.on_start = tuple(prepared[spec.label] for spec in on_start)
+        for step in self.on_start:
+            step.on_start = True
+        self.flows = [
+            FlowRun(flow.name, tuple(prepared[name] for name in flow.steps), flow.weight)
+            for flow in resolved
+        ]
+        self.sequence = weighted_sequence(self.flows, [flow.weight for flow in self.flows])
+        self.cursor = 0
+        self.described: dict[str, Any] = {
+            "on_start": [step.name for step in self.on_start],
+            "flows": [flow.describe() for flow in resolved],
+        }
+
+    @classmethod
+    def for_engine(
+        cls,
+        engine: Engine,
+        requests: Sequence[RequestSpec],
+        on_start: Sequence[RequestSpec],
+        flows: Sequence[Flow],
+    ) -> FlowPlan:
+        """The plan of a flow engine's requests, described in its recording.
+
+        Usage: ``self.plan = FlowPlan.for_engine(self, specs, on_start, flows)``
+        """
+        plan = cls(engine.prepared, requests, on_start, flows, keepalive=engine.keepalive)
+        engine.flows_described = plan.described
+        return plan
+
+    def next_flow(self) -> FlowRun:
+        """The next flow in weighted order. Usage: ``user.start_run(plan.next_flow())``"""
+        sequence = self.sequence
+        flow = sequence[self.cursor % len(sequence)]
+        self.cursor += 1
+        return flow
+
+
+class FlowUser(User):
+    """One user's (or open-model connection's) place in the flows, and its captured values.
+
+    Usage: see the module docstring.
+    """
+
+    __slots__ = ("index", "plan", "session", "started", "step", "steps", "values")
+
+    step: Prepared  # the step last sent (set before any answer can arrive)
+
+    def __init__(self, plan: FlowPlan) -> None:
+        super().__init__()
+        self.plan = plan
+        self.session: dict[str, Any] = {}  # what on_start captured: for the user's life
+        self.values = self.session  # what this run's steps may use
+        self.steps: tuple[Prepared, ...] = ()
+        self.index = 0
+        self.started = not plan.on_start  # on_start ran and none of its captures failed
+
+    def start_run(self, flow: FlowRun) -> None:
+        """Begin a run of `flow`, after on_start if it is (again) due. Usage: see module."""
+        if self.started:
+            self.steps = flow.steps
+        else:
+            self.started = True  # `step_done` takes it back if a capture of on_start fails
+            self.steps = self.plan.on_start + flow.steps
+        self.index = 0
+        # A run's own captures go to a copy, so the next run starts from on_start's values.
+        self.values = dict(self.session) if flow.captures else self.session
+
+    def next_step(self) -> Prepared | None:
+        """The run's next step that has its values (the others are counted as skipped), with
+        the values in its bytes; None when the run is over. Usage: ``user.next_step()``
+        """
+        steps = self.steps
+        index = self.index
+        while index < len(steps):
+            step = steps[index]
+            index += 1
+            needs = step.needs
+            if needs and not needs.issubset(self.values):
+                step.recorder.stats.skipped += 1
+                continue
+            self.index = index
+            self.step = step
+            return step if step.template is None else step.rendered(self.values)
+        self.index = index
+        return None
+
+    def next_request(self) -> Prepared:
+        """The next step, starting the next flow when a run is over. Usage: see module."""
+        step = self.next_step()
+        if step is None:
+            self.start_run(self.plan.next_flow())
+            step = self.next_step()
+            # A run's first step needs nothing it lacks: on_start's first step needs nothing,
+            # and a flow runs only after on_start captured everything (`resolve_flows`).
+            assert step is not None
+        return step
+
+    def step_done(self, captured: dict[str, Any] | None) -> None:
+        """The capturing step last sent is over: `captured` values, or None (it failed).
+
+        Usage: ``if user.step.captures: user.step_done(conn.captured)``
+        """
+        step = self.step
+        if captured is not None:
+            self.values.update(captured)
+            if step.on_start:
+                self.session.update(captured)
+            return
+        for capture in step.captures:  # a value no longer known: its users are skipped
+            self.values.pop(capture.name, None)
+        if step.on_start:
+            for capture in step.captures:
+                self.session.pop(capture.name, None)
+            self.started = False
