@@ -11,8 +11,10 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from perflab.cli.compare import compare
+from perflab.results.calibration import default_calibration_path, write_calibration
 from tests.compare.test_comparison import (
     Doc,
+    calibration_of,
     each_run,
     find_cell,
     latencies,
@@ -34,6 +36,16 @@ def _write(path: Path, data: Doc) -> Path:
 
 def _invoke(*args: str | Path) -> Result:
     return runner.invoke(app, [str(arg) for arg in args])
+
+
+@pytest.fixture(autouse=True)
+def _no_stored_calibration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run where no perflab-results/calibration of this machine can be found by default."""
+    monkeypatch.chdir(tmp_path)
+
+
+def _calibration(tmp_path: Path) -> Path:
+    return write_calibration(calibration_of(sample()), tmp_path / "calibration.json")
 
 
 def _slower(tmp_path: Path) -> tuple[Path, Path, str]:
@@ -63,20 +75,43 @@ def test_same_run_exits_0_with_a_terminal_table(tmp_path: Path) -> None:
 def test_regression_exits_1_and_writes_markdown(tmp_path: Path) -> None:
     old, new, cell = _slower(tmp_path)
     out = tmp_path / "compare.md"
-    result = _invoke(old.parent, new, "--format", "markdown", "--out", out)
+    calibration = _calibration(tmp_path)
+    result = _invoke(
+        old.parent, new, "--format", "markdown", "--out", out, "--calibration", calibration
+    )
     assert result.exit_code == 1, result.output
     markdown = out.read_text(encoding="utf-8")
     assert result.output == markdown
     assert markdown.startswith("# perflab compare\n")
     assert "**1 regression" not in markdown  # two metrics regressed: p50 and p99
     assert "**2 regression**" in markdown
-    assert f"\n- {cell} p99: regression: worse beyond the band" in markdown
-    assert "| cell | metric | OLD | NEW | change | 95% interval |" in markdown
+    assert f"\n- {cell} p99: regression: worse by more than identical runs differ" in markdown
+    assert "| cell | metric | OLD | NEW | change | 95% interval | resolves | spread |" in markdown
+    assert f"spread: this machine's calibration {calibration}" in markdown
+
+
+def test_the_stored_calibration_of_this_machine_is_found(tmp_path: Path) -> None:
+    old, new, _ = _slower(tmp_path)
+    assert _invoke(old, new).exit_code == 0  # two repeats alone cannot call it
+    write_calibration(calibration_of(sample()), default_calibration_path(sample()["machine"]))
+    found = _invoke(old, new)
+    assert found.exit_code == 1, found.output
+    assert "perflab-results/calibration/" in found.output
+    assert _invoke(old, new, "--no-calibration").exit_code == 0
+
+
+def test_an_unreadable_calibration_exits_2(tmp_path: Path) -> None:
+    old, new, _ = _slower(tmp_path)
+    bad = tmp_path / "bad-calibration.json"
+    bad.write_text('{"format": "perflab.bench/2"}', encoding="utf-8")
+    result = _invoke(old, new, "--calibration", bad)
+    assert result.exit_code == 2
+    assert "not a perflab calibration" in result.stderr
 
 
 def test_improvement_alone_exits_0(tmp_path: Path) -> None:
     old, new, _ = _slower(tmp_path)
-    result = _invoke(new, old)  # the other way round: p50 and p99 halve
+    result = _invoke(new, old, "--calibration", _calibration(tmp_path))  # p50 and p99 halve
     assert result.exit_code == 0, result.output
     assert "improved" in result.output
 

@@ -4,7 +4,7 @@ real or noise? Reads runs only through `perflab.results`.
 Usage::
 
     from perflab.compare import compare_results, comparison_markdown
-    comparison = compare_results(read_run(old_dir), read_run(new_dir))
+    comparison = compare_results(read_run(old_dir), read_run(new_dir), calibration=None)
     comparison.has_regression, comparison_markdown(comparison)
 """
 
@@ -15,8 +15,9 @@ from perflab.compare.comparison import (
     MetricComparison,
     Verdict,
     compare_results,
+    is_duet,
 )
-from perflab.compare.render import comparison_markdown, print_comparison
+from perflab.compare.render import comparison_markdown, print_comparison, spread_line
 
 __all__ = [
     "CellComparison",
@@ -26,5 +27,7 @@ __all__ = [
     "Verdict",
     "compare_results",
     "comparison_markdown",
+    "is_duet",
     "print_comparison",
+    "spread_line",
 ]

@@ -1,23 +1,19 @@
 """Compare two `perflab bench` runs: per cell and metric, is the change real or noise?
 
-For each cell both runs measured and each metric (throughput of correct answers, p50, p99,
-error rate), `compare_results` works out, from the repeats of each side (docs/compare.md):
-
-- the change NEW/OLD - 1, a ratio of the repeats' geometric means (the error rate changes by
-  a difference in percentage points instead: a ratio to zero errors means nothing);
-- a 95% confidence interval: Welch's t-interval on the logs of the repeats (on the rates
-  themselves for errors); unknown with one repeat on either side;
-- a Mann-Whitney U test (`mann_whitney`): on the repeats, or with too few of them on
-  per-second windows and on latencies drawn from the histograms;
-- a noise band: the metric's floor widened by the run-to-run variation of the repeats;
-
-and a `Verdict`. Different machines (CPU model, cores) or cell settings are not comparable.
+The unit of inference is the run (docs/compare.md): each metric is one value per repeat
+(`perflab.results.run_values`). For each cell both runs measured and each metric,
+`compare_results` works out the change NEW/OLD - 1 of the repeats' geometric means (the
+error rate: a difference in percentage points), the run-to-run spread to judge it by (the
+repeats' own, this machine's A/A calibration, or both pooled) and a `Verdict` by the rule
+in `judge`: a change is called only when it exceeds what identical runs on this machine
+produce (p < ALPHA = 0.001, Student's t with the spread's degrees of freedom) and the
+metric's floor; short of that, it is within noise, or unresolved with the number of repeats
+a side that would settle it. Different machines (CPU model, cores) or cell settings are not
+comparable. Two runs of one duet (`perflab bench --against`) are judged pair by pair.
 
 Usage::
 
-    from perflab.results import read_run
-
-    comparison = compare_results(read_run(Path("old")), read_run(Path("new")))
+    comparison = compare_results(read_run(Path("old")), read_run(Path("new")), calibration=c)
     comparison.has_regression, comparison.geometric_means[-1].throughput_ratio
 """
 
@@ -25,10 +21,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-import numpy as np
-
+from perflab.compare.conditions import conditions_notes
 from perflab.compare.matching import (
     cells_of,
     machine_difference,
@@ -36,68 +30,21 @@ from perflab.compare.matching import (
     settings_difference,
     unavailable,
 )
-from perflab.compare.statistics import (
-    Figures,
-    Metric,
-    mann_whitney,
-    metric_value,
-    variation,
-    welch_interval,
-)
+from perflab.compare.verdicts import METRICS, MetricComparison, Verdict, judge
+from perflab.results.calibration import Calibration, CellCalibration
 from perflab.results.model import CellResults, RunResults
+from perflab.results.run_values import metric_value
 
-# Noise floors: the smallest change called real even when the repeats agree. On a shared
-# 2-core box, back-to-back runs of unchanged code drift by a few percent in throughput and
-# median (CPU frequency, neighbours, caches), and two repeats can agree by luck.
-THROUGHPUT_FLOOR = 0.05
-P50_FLOOR = 0.05
-# The p99 rests on the slowest 1% of requests, a few dozen in a quick run: one stall (a GC
-# pause, a neighbour's burst) moves it by ~10%.
-P99_FLOOR = 0.12
-# Errors compare as a difference in percentage points (a ratio to 0 errors means nothing);
-# one timeout in a quick run of a few hundred requests is already ~0.3-0.5 pp.
-ERROR_FLOOR = 0.01
-THROUGHPUT = Metric("throughput", "throughput ok/s", higher_is_better=True, floor=THROUGHPUT_FLOOR)
-P50 = Metric("p50", "p50", higher_is_better=False, floor=P50_FLOOR)
-P99 = Metric("p99", "p99", higher_is_better=False, floor=P99_FLOOR, tail_from_pct=90.0)
-ERRORS = Metric("errors", "error rate", higher_is_better=False, floor=ERROR_FLOOR, relative=False)
-METRICS = (THROUGHPUT, P50, P99, ERRORS)
-# The band adds this many standard deviations of "one OLD repeat vs one NEW repeat" (the two
-# sides' coefficients of variation in quadrature) to the floor: about a 95% range of noise.
-BAND_SIGMAS = 2.0
-CONFIDENCE = 0.95
-# With one repeat a side there is no interval; the Mann-Whitney test on windows/samples must
-# then support the change at this level. Strict, because windows of one run are not independent.
-ALPHA = 0.01
-
-
-class Verdict(StrEnum):
-    """What one metric's change means. Usage: ``Verdict.REGRESSION``"""
-
-    REGRESSION = "regression"
-    IMPROVED = "improved"
-    WITHIN_NOISE = "within noise"
-    UNSTABLE = "unstable"
-    NOT_COMPARABLE = "not comparable"
-
-
-@dataclass(frozen=True)
-class MetricComparison:
-    """One metric of one cell. Values are per repeat; latencies in us, rates as fractions.
-
-    Usage: ``m.verdict, m.change, m.interval, m.band, m.p_value``
-    """
-
-    metric: Metric
-    old_values: tuple[float, ...]
-    new_values: tuple[float, ...]
-    change: float  # NEW/OLD - 1; errors: NEW - OLD (fraction); inf when OLD is 0
-    interval: tuple[float, float] | None  # same units as change; None: unknown
-    band: float  # +-band around 0 is noise
-    p_value: float | None
-    test: str  # what the Mann-Whitney test ran on
-    verdict: Verdict
-    reason: str
+__all__ = [
+    "METRICS",
+    "CellComparison",
+    "Comparison",
+    "GeometricMean",
+    "MetricComparison",
+    "Verdict",
+    "compare_results",
+    "geometric_means",
+]
 
 
 @dataclass(frozen=True)
@@ -109,6 +56,7 @@ class CellComparison:
     route: str | None = None  # a request name of the cell; None: all its requests
     metrics: tuple[MetricComparison, ...] = ()
     not_comparable: str | None = None  # why, when no metric could be compared
+    notes: tuple[str, ...] = ()  # what may have bent the measurement (a saturated client)
 
     def verdicts(self) -> list[Verdict]:
         """One verdict per metric, or one NOT_COMPARABLE. Usage: ``c.verdicts()``"""
@@ -143,6 +91,8 @@ class Comparison:
     machine_difference: str | None
     cells: list[CellComparison]
     geometric_means: list[GeometricMean] = field(default_factory=list)
+    calibration: Calibration | None = None  # the one used, if any
+    duet: bool = False  # OLD and NEW are the two sides of one duet: judged pair by pair
 
     @property
     def has_regression(self) -> bool:
@@ -158,10 +108,19 @@ class Comparison:
         return counts
 
 
-def compare_results(old: RunResults, new: RunResults, routes: bool = False) -> Comparison:
+def compare_results(
+    old: RunResults,
+    new: RunResults,
+    routes: bool = False,
+    calibration: Calibration | None = None,
+) -> Comparison:
     """Compare every cell of two runs; `routes` adds a row per request name of multi-request
-    cells. Usage: ``compare_results(read_run(a), read_run(b)).counts()``"""
+    cells; `calibration` (this machine's A/A spreads) serves where the repeats are too few.
+    Usage: ``compare_results(read_run(a), read_run(b)).counts()``"""
     machine = machine_difference(old.machine, new.machine)
+    if calibration is not None and machine_difference(calibration.machine, new.machine):
+        calibration = None  # another machine's noise says nothing about this one's
+    duet = is_duet(old, new)
     cells: list[CellComparison] = []
     for study, old_study, new_study in paired(old.studies, new.studies):
         study_reason = unavailable(old_study, new_study)
@@ -176,103 +135,61 @@ def compare_results(old: RunResults, new: RunResults, routes: bool = False) -> C
             if reason is not None or old_cell is None or new_cell is None:
                 cells.append(CellComparison(study, name, None, (), reason))
                 continue
-            old_figures = [Figures.of(repeat) for repeat in old_cell.repeats]
-            new_figures = [Figures.of(repeat) for repeat in new_cell.repeats]
-            cells.append(CellComparison(study, name, None, _metrics(old_figures, new_figures)))
-            if routes:
-                cells.extend(_route_comparisons(study, name, old_cell, new_cell))
-    return Comparison(old, new, machine, cells, geometric_means(cells))
+            routes_of = _routes(old_cell, new_cell) if routes else []
+            for route in [None, *routes_of]:
+                cells.append(
+                    _compare_cell(study, name, route, old_cell, new_cell, calibration, duet)
+                )
+    return Comparison(old, new, machine, cells, geometric_means(cells), calibration, duet)
 
 
-def _route_comparisons(
-    study: str, cell: str, old_cell: CellResults, new_cell: CellResults
-) -> list[CellComparison]:
-    """A row per request name both runs recorded, when the cell has more than one."""
+def is_duet(old: RunResults, new: RunResults) -> bool:
+    """True when the two runs are the two sides of one duet (`perflab bench --against`).
+    Usage: ``is_duet(read_run(a), read_run(b))``"""
+    old_duet, new_duet = old.machine.get("duet"), new.machine.get("duet")
+    if not isinstance(old_duet, dict) or not isinstance(new_duet, dict):
+        return False
+    return old_duet.get("id") == new_duet.get("id") and old_duet.get("side") != new_duet.get("side")
+
+
+def _routes(old_cell: CellResults, new_cell: CellResults) -> list[str]:
+    """The request names of a cell with more than one, in either run."""
     old_names = set.intersection(*(set(r.recording.names) for r in old_cell.repeats))
     new_names = set.intersection(*(set(r.recording.names) for r in new_cell.repeats))
-    if len(old_names | new_names) < 2:
-        return []
-    rows = []
-    for route in sorted(old_names | new_names):
-        if route not in old_names or route not in new_names:
-            side = "NEW" if route in old_names else "OLD"
-            rows.append(CellComparison(study, cell, route, (), f"not recorded in {side}"))
-            continue
-        old_route = [Figures.of(repeat, route) for repeat in old_cell.repeats]
-        new_route = [Figures.of(repeat, route) for repeat in new_cell.repeats]
-        rows.append(CellComparison(study, cell, route, _metrics(old_route, new_route)))
-    return rows
+    names = old_names | new_names
+    return sorted(names) if len(names) > 1 else []
 
 
-def _metrics(old: list[Figures], new: list[Figures]) -> tuple[MetricComparison, ...]:
-    return tuple(compare_metric(metric, old, new) for metric in METRICS)
-
-
-def compare_metric(metric: Metric, old: list[Figures], new: list[Figures]) -> MetricComparison:
-    """Compare one metric over two lists of per-repeat figures (all requests or one request
-    name's). Usage: ``compare_metric(P99, old_figures, new_figures)``"""
-    old_values = np.array([metric_value(metric, r) for r in old])
-    new_values = np.array([metric_value(metric, r) for r in new])
-    spread = math.hypot(variation(metric, old_values), variation(metric, new_values))
-    band = metric.floor + BAND_SIGMAS * spread
-    if not metric.relative:
-        change = float(new_values.mean() - old_values.mean())
-        interval = welch_interval(old_values, new_values, CONFIDENCE)
-    elif old_values.min() > 0 and new_values.min() > 0:
-        log_interval = welch_interval(np.log(old_values), np.log(new_values), CONFIDENCE)
-        change = math.exp(float(np.log(new_values).mean() - np.log(old_values).mean())) - 1
-        interval = (
-            None
-            if log_interval is None
-            else (math.expm1(log_interval[0]), math.expm1(log_interval[1]))
-        )
-    else:  # a zero (nothing answered): no logs, so arithmetic means and no interval
-        old_mean, new_mean = float(old_values.mean()), float(new_values.mean())
-        change = new_mean / old_mean - 1 if old_mean > 0 else (math.inf if new_mean else 0.0)
-        interval = None
-    p_value, test = mann_whitney(metric, old, new, old_values, new_values)
-    verdict, reason = _verdict(metric, change, interval, band, p_value)
-    return MetricComparison(
-        metric,
-        tuple(float(v) for v in old_values),
-        tuple(float(v) for v in new_values),
-        change,
-        interval,
-        band,
-        p_value,
-        test,
-        verdict,
-        reason,
-    )
-
-
-def _verdict(
-    metric: Metric,
-    change: float,
-    interval: tuple[float, float] | None,
-    band: float,
-    p_value: float | None,
-) -> tuple[Verdict, str]:
-    """The verdict and its reason in words (see docs/compare.md, "Verdicts")."""
-    if abs(change) <= band:
-        return Verdict.WITHIN_NOISE, "the change lies inside the noise band"
-    better = (change > 0) == metric.higher_is_better
-    if interval is not None:
-        low, high = interval
-        if low < -band and high > band:
-            return Verdict.UNSTABLE, "the interval reaches past both sides of the band"
-        if low <= 0 <= high:
-            return Verdict.UNSTABLE, "the repeats vary more than the change: the interval holds 0"
-        support = "the interval excludes 0"
-    elif p_value is None or not p_value < ALPHA:
-        shown = "n/a" if p_value is None else f"{p_value:.2g}"
-        return Verdict.UNSTABLE, f"one repeat a side and Mann-Whitney p={shown} >= {ALPHA}"
-    else:
-        support = f"one repeat a side; Mann-Whitney p={p_value:.2g} < {ALPHA}"
-    word = "better" if better else "worse"
-    return (
-        Verdict.IMPROVED if better else Verdict.REGRESSION
-    ), f"{word} beyond the band; {support}"
+def _compare_cell(
+    study: str,
+    cell: str,
+    route: str | None,
+    old_cell: CellResults,
+    new_cell: CellResults,
+    calibration: Calibration | None,
+    duet: bool,
+) -> CellComparison:
+    old_repeats, new_repeats = old_cell.repeats, new_cell.repeats
+    if route is not None:
+        missing = [
+            side
+            for side, repeats in (("OLD", old_repeats), ("NEW", new_repeats))
+            if any(route not in r.recording.names for r in repeats)
+        ]
+        if missing:
+            return CellComparison(study, cell, route, (), f"not recorded in {missing[0]}")
+    prior: CellCalibration | None = None
+    if calibration is not None:
+        prior = calibration.cell(study, cell, route, new_cell.settings)
+    pairs = duet and len(old_repeats) == len(new_repeats)
+    metrics = []
+    for metric in METRICS:
+        old_values = [metric_value(r, metric.key, route) or 0.0 for r in old_repeats]
+        new_values = [metric_value(r, metric.key, route) or 0.0 for r in new_repeats]
+        spread = prior.spreads.get(metric.key) if prior is not None else None
+        metrics.append(judge(metric, old_values, new_values, prior=spread, paired=pairs))
+    notes = () if route is not None else conditions_notes(old_cell, new_cell)
+    return CellComparison(study, cell, route, tuple(metrics), None, notes)
 
 
 def geometric_means(cells: list[CellComparison]) -> list[GeometricMean]:

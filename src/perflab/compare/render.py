@@ -1,9 +1,11 @@
 """Show a `Comparison`: Markdown (PR-sized, headline first) or a rich terminal table.
 
 Both show the same rows: per cell and metric the repeats' central value on each side (with
-their run-to-run spread), the change with its 95% interval, the noise band, the Mann-Whitney
-p-value and the verdict. Every verdict but "within noise" is listed with its reason: in
-Markdown at the top ("What changed"), in the terminal under each study's table.
+their run-to-run spread), the change with its 95% interval, the smallest change these repeats
+resolve, the spread judged by (and where it came from), the t-test's p and the verdict. Every
+verdict but "within noise" is listed with its reason: in Markdown at the top ("What
+changed"), in the terminal under each study's table; and which spread served (a calibration
+of this machine, or the repeats alone) is said at the top.
 
 Usage::
 
@@ -14,6 +16,7 @@ Usage::
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 
 from rich.console import Console
@@ -29,23 +32,25 @@ from perflab.compare.comparison import (
 )
 from perflab.results.model import RunResults
 
-COLUMNS = ("cell", "metric", "OLD", "NEW", "change", "95% interval", "noise band", "p", "verdict")
+COLUMNS = (
+    "cell", "metric", "OLD", "NEW", "change", "95% interval", "resolves", "spread", "p", "verdict",
+)  # fmt: skip
 _STYLES = {
     Verdict.REGRESSION: "bold red",
     Verdict.IMPROVED: "bold green",
-    Verdict.UNSTABLE: "yellow",
+    Verdict.UNRESOLVED: "yellow",
     Verdict.WITHIN_NOISE: "dim",
     Verdict.NOT_COMPARABLE: "magenta",
 }
 NOTES = (
+    "The unit is the run: each metric is one value per repeat; requests are never pooled.",
     "OLD/NEW: the repeats' geometric mean, +- their coefficient of variation "
     "(error rate: mean, +- standard deviation).",
     "change: NEW/OLD - 1; error rate: NEW - OLD in percentage points (pp).",
-    "95% interval: Welch's t on the repeats' logs; unknown with one repeat on a side.",
-    "noise band: the metric's floor (throughput and p50 5%, p99 12%, errors 1 pp) "
-    "+ 2x the two sides' run-to-run variation.",
-    "p: two-sided Mann-Whitney U, on the repeats with 4+ a side, else on per-second "
-    "windows or on latencies drawn from the histograms (see the test named beside it).",
+    "resolves: the smallest change these repeats call (p < 0.001 with this spread): "
+    "a change inside it cannot be told from running the same code twice.",
+    "spread: one run's standard deviation (of the logs: about the CV), from this machine's "
+    "calibration (cal), the repeats themselves (own), or both pooled.",
     "Verdicts and how they are reached: docs/compare.md.",
 )
 
@@ -58,7 +63,7 @@ def comparison_markdown(comparison: Comparison) -> str:
         run, command, git, repeats, machine = _run_facts(results)
         command = f"`{command}`" if command else ""
         lines.append(f"| {side} | {run} | {command} | {git} | {repeats} | {machine} |")
-    lines += ["", _headline(comparison, bold=True), ""]
+    lines += ["", _headline(comparison, bold=True), "", spread_line(comparison), ""]
     if comparison.machine_difference:
         lines += [f"**Not comparable: {comparison.machine_difference}.**", ""]
     if comparison.geometric_means:
@@ -94,6 +99,7 @@ def print_comparison(comparison: Comparison, console: Console | None = None) -> 
         run, command, git, repeats, machine = _run_facts(results)
         console.print(f"[bold]{side}[/] {run}  {command}  git {git}  x{repeats}  {machine}")
     console.print(_headline(comparison, bold=False))
+    console.print(spread_line(comparison), markup=False, highlight=False)
     if comparison.machine_difference:
         console.print(f"[magenta]Not comparable: {comparison.machine_difference}[/]")
     if comparison.geometric_means:
@@ -165,8 +171,9 @@ def _rows(cells: list[CellComparison]) -> Iterator[tuple[list[str], Verdict]]:
                     _side(m, m.new_values),
                     _change(m, m.change),
                     _interval(m),
-                    _band(m),
-                    "-" if m.p_value is None else f"{m.p_value:.2g} ({m.test})",
+                    _resolves(m),
+                    _spread(m),
+                    "-" if m.p_value is None else f"{m.p_value:.2g}",
                     str(m.verdict),
                 ],
                 m.verdict,
@@ -177,13 +184,15 @@ def _reasons(cells: list[CellComparison]) -> Iterator[str]:
     for cell in cells:
         if cell.not_comparable is not None:
             yield f"{_name(cell)}: not comparable: {cell.not_comparable}"
+        for note in cell.notes:
+            yield f"{_name(cell)}: note: {note}"
         for m in cell.metrics:
             if m.verdict is not Verdict.WITHIN_NOISE:
                 yield f"{_name(cell)} {m.metric.label}: {m.verdict}: {m.reason}"
 
 
 def _side(m: MetricComparison, values: tuple[float, ...]) -> str:
-    if not m.metric.relative:
+    if not m.metric.log_scale:
         mean = sum(values) / len(values)
         spread = _deviation(values)
         return f"{mean:.2%}" + (f" +-{spread * 100:.2f}pp" if spread > 0 else "")
@@ -213,7 +222,7 @@ def _ms(latency_us: float) -> str:
 
 
 def _change(m: MetricComparison, value: float) -> str:
-    if not m.metric.relative:
+    if not m.metric.log_scale:
         return f"{value * 100:+.2f}pp"
     return "from 0" if math.isinf(value) else f"{value:+.1%}"
 
@@ -224,5 +233,38 @@ def _interval(m: MetricComparison) -> str:
     return f"[{_change(m, m.interval[0])}, {_change(m, m.interval[1])}]"
 
 
-def _band(m: MetricComparison) -> str:
-    return f"+-{m.band * 100:.2f}pp" if not m.metric.relative else f"+-{m.band:.1%}"
+def _resolves(m: MetricComparison) -> str:
+    if m.resolvable is None:
+        return "unknown"
+    return f"+-{m.resolvable * 100:.2f}pp" if not m.metric.log_scale else f"+-{m.resolvable:.1%}"
+
+
+def _spread(m: MetricComparison) -> str:
+    if m.spread is None:
+        return "none"
+    source = m.spread.source
+    kind = "cal+own" if "+ own" in source else "cal" if "calibration" in source else "own"
+    sigma = m.spread.sigma
+    return f"{sigma * 100:.2f}pp {kind}" if not m.metric.log_scale else f"{sigma:.1%} {kind}"
+
+
+def spread_line(comparison: Comparison) -> str:
+    """Which run-to-run spread the verdicts used, in one sentence. Usage: ``spread_line(c)``"""
+    parts = []
+    if comparison.duet:
+        parts.append("OLD and NEW are one duet (interleaved in one session): judged pair by pair")
+    calibration = comparison.calibration
+    if calibration is not None:
+        where = str(calibration.path) if calibration.path else "given"
+        when = time.strftime("%Y-%m-%d", time.gmtime(calibration.created_at_unix_s))
+        host = calibration.machine.get("hostname", "?")
+        parts.append(
+            f"spread: this machine's calibration {where} ({len(calibration.cells)} cells, "
+            f"measured {when} on {host}) for the cells it has, pooled with the repeats' own"
+        )
+    else:
+        parts.append(
+            "spread: the repeats' own (no calibration of this machine: with one repeat a side "
+            "nothing can be called; run `perflab calibrate STUDY`)"
+        )
+    return "; ".join(parts) + "."

@@ -1,19 +1,25 @@
-"""The statistics behind `perflab compare` (docs/compare.md): one repeat's value of a metric,
-run-to-run variation, Welch's interval of a difference of means, and the Mann-Whitney U test
-with the samples it runs on when there are too few repeats (per-second windows, latencies
-drawn from the merged histograms). Pure functions over the stored recordings; the policy
-(floors, bands, verdicts) is in compare.py.
+"""The statistics behind `perflab compare` (docs/compare.md), on run-level values only: one
+number per repeat and metric (`perflab.results.run_values`), never requests or seconds pooled
+as if they were independent (they share their run's machine state: the run is the unit).
+
+- the spread: the run-to-run standard deviation of a metric (of its logs: about the
+  coefficient of variation), from the repeats' own scatter, from an A/A calibration of this
+  machine, or both pooled; with neither, none (one repeat a side says nothing about noise);
+- the test: Student's t on the difference of the sides' means (of logs), with the spread's
+  degrees of freedom: a change is called at p < ALPHA, i.e. when it exceeds k standard
+  errors, k = the t quantile (about 3.3 for a well calibrated machine, more for few runs);
+- how many repeats a side would resolve a change of a given size.
 
 Usage::
 
-    from perflab.compare.statistics import Figures, Metric, metric_value
-
-    p99 = Metric("p99", "p99", higher_is_better=False, floor=0.12, tail_from_pct=90.0)
-    values = np.array([metric_value(p99, Figures.of(repeat)) for repeat in cell.repeats])
+    spread = choose_spread(P99, old_logs, new_logs, prior=calibrated, paired=False)
+    test = t_test(old_logs, new_logs, spread)
+    test.p_value < ALPHA, resolvable(spread, 1, 1)   # smallest change called, 1 run a side
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -21,136 +27,144 @@ from typing import Any
 import numpy as np
 from scipy import stats  # type: ignore[import-untyped]  # scipy ships no type stubs
 
-from perflab.loadgen.histogram import LatencyHistogram
-from perflab.loadgen.recording import NameStats
-from perflab.results.model import RepeatResult, ok_rate_per_s
+from perflab.results.calibration import MetricSpread
+
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+
+# The false-alarm rate per metric: a compare of identical code calls a metric with this
+# probability when the spread is right (Student's t). A whole compare has ~16-48 metrics;
+# 0.001 keeps the chance that any of 48 is called near 5% (Bonferroni), and "1 metric in
+# 100" (the campaign's goal) with a tenfold margin for tails heavier than normal.
+ALPHA = 0.001
+# Below this p a change is more than identical runs usually show, but not enough to call:
+# the verdict says how many repeats would settle it, instead of guessing.
+HINT_P = 0.05
+CONFIDENCE = 0.95
+MAX_REPEATS = 30  # "needs N repeats a side" stops here: beyond, too small for this machine
+# Smallest spread believed (scale units): histogram buckets are ~0.1% wide, and a spread of
+# exactly 0 would make any change infinitely significant.
+SPREAD_MIN = {True: 0.002, False: 0.001}
 
 
 @dataclass(frozen=True)
 class Metric:
     """A compared metric. Usage: ``P99.higher_is_better  # False: lower latency is better``"""
 
-    key: str  # throughput | p50 | p99 | errors
+    key: str  # throughput | p50 | p99 | errors (perflab.results.run_values)
     label: str
     higher_is_better: bool
-    floor: float  # smallest real change: a fraction of OLD (errors: of all requests)
-    relative: bool = True  # NEW/OLD - 1; False: NEW - OLD
-    tail_from_pct: float = 0.0  # latency samples for the test come from above this percentile
+    floor: float  # smallest change ever reported: a fraction (errors: of all requests)
+    log_scale: bool = True  # changes are ratios (NEW/OLD - 1); False: differences
 
 
 @dataclass(frozen=True)
-class Figures:
-    """What one repeat recorded, for all its requests or one request name.
+class Spread:
+    """The run-to-run spread a verdict used. Usage: ``spread.sigma, spread.source``"""
 
-    Usage: ``Figures.of(repeat)``, ``Figures.of(repeat, "small")``
-    """
-
-    stats: NameStats
-    duration_s: float
-
-    @classmethod
-    def of(cls, repeat: RepeatResult, name: str | None = None) -> Figures:
-        """A repeat's figures (KeyError: `name` not recorded). Usage: see class."""
-        stats = repeat.stats(name)
-        if stats is None:
-            raise KeyError(name)
-        return cls(stats, repeat.duration_s)
+    sigma: float  # standard deviation of one run's value (of its log on a log scale)
+    freedom: int  # degrees of freedom of that estimate
+    source: str  # where it came from, in words
 
 
-def variation(metric: Metric, values: np.ndarray[Any, Any]) -> float:
-    """Run-to-run variation of one side: coefficient of variation (errors: SD of the rate).
-    Usage: ``variation(P50, np.array([812.0, 790.0, 805.0]))``"""
-    if values.size < 2:
-        return 0.0
-    deviation = float(values.std(ddof=1))
-    if not metric.relative:
-        return deviation
-    mean = float(values.mean())
-    return deviation / mean if mean > 0 else 0.0
+@dataclass(frozen=True)
+class TTest:
+    """Student's t on the difference of means. Usage: ``test.p_value < ALPHA``"""
+
+    difference: float  # mean(NEW) - mean(OLD), on the metric's scale
+    standard_error: float
+    p_value: float
+    interval: tuple[float, float]  # CONFIDENCE interval of the difference
 
 
-def welch_interval(
-    old: np.ndarray[Any, Any], new: np.ndarray[Any, Any], confidence: float
-) -> tuple[float, float] | None:
-    """`confidence` interval of mean(new) - mean(old), Welch's t; None with < 2 values a side.
-    Usage: ``welch_interval(np.log(old_values), np.log(new_values), 0.95)``"""
-    if old.size < 2 or new.size < 2:
+def scaled(metric: Metric, values: list[float]) -> FloatArray:
+    """Values on the metric's scale: logs, or as they are. Usage: ``scaled(P50, [812.0])``"""
+    array = np.asarray(values, dtype=np.float64)
+    return np.log(array) if metric.log_scale else array
+
+
+def own_spread(old: FloatArray, new: FloatArray, paired: bool) -> tuple[float, int] | None:
+    """(sigma, freedom) from the repeats themselves, or None with one repeat a side.
+    Paired (a duet: repeat i of each side ran back to back): from the pairs' differences,
+    which drift between pairs cannot inflate. Usage: ``own_spread(old_logs, new_logs, False)``"""
+    if paired and old.size == new.size and old.size >= 2:
+        differences = new - old
+        return float(differences.std(ddof=1)) / math.sqrt(2), old.size - 1
+    freedom = old.size + new.size - 2
+    if freedom < 1:
         return None
-    old_var, new_var = old.var(ddof=1) / old.size, new.var(ddof=1) / new.size
-    difference = float(new.mean() - old.mean())
-    error = math.sqrt(old_var + new_var)
-    if error == 0:
-        return difference, difference
-    freedom = (old_var + new_var) ** 2 / (old_var**2 / (old.size - 1) + new_var**2 / (new.size - 1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, freedom)) * error
-    return difference - half, difference + half
+    squares = float(((old - old.mean()) ** 2).sum() + ((new - new.mean()) ** 2).sum())
+    return math.sqrt(squares / freedom), freedom
 
 
-def metric_value(metric: Metric, figures: Figures) -> float:
-    """One repeat's value: ok answers/s, latency percentile in us, or failed fraction.
-    Usage: ``metric_value(P99, Figures.of(repeat))`` (or one request name's figures)"""
-    stats = figures.stats
-    if metric.key == "throughput":
-        return ok_rate_per_s(stats, figures.duration_s)
-    if metric.key == "errors":
-        return stats.failure_count / stats.requests if stats.requests else 0.0
-    return float(stats.histogram.value_at_percentile(float(metric.key.removeprefix("p"))))
-
-
-# On the repeats' own values only from this many a side: with fewer, the test cannot reach
-# significance at all (2 vs 2: the smallest two-sided p is 0.33; 4 vs 4: 0.03).
-MWU_MIN_REPEATS = 4
-# Latencies drawn from a histogram for the test, at most, per side: p-values from 100,000
-# latencies flag shifts of a fraction of a percent, which the band calls noise anyway.
-SAMPLE_LIMIT = 200
-
-
-def mann_whitney(
+def choose_spread(
     metric: Metric,
-    old: list[Figures],
-    new: list[Figures],
-    old_values: np.ndarray[Any, Any],
-    new_values: np.ndarray[Any, Any],
-) -> tuple[float | None, str]:
-    """Two-sided Mann-Whitney U p-value and what it ran on: the repeats' values when each side
-    has MWU_MIN_REPEATS, else per-second windows (throughput, errors) or latencies drawn from
-    the merged histograms. Usage: ``p, test = mann_whitney(P50, old, new, old_v, new_v)``"""
-    if min(old_values.size, new_values.size) >= MWU_MIN_REPEATS:
-        old_sample, new_sample, test = list(old_values), list(new_values), "repeats"
-    elif metric.key in ("throughput", "errors"):
-        old_sample, new_sample = _windows(metric, old), _windows(metric, new)
-        test = "per-second windows"
-    else:
-        old_sample, new_sample = _latency_samples(metric, old), _latency_samples(metric, new)
-        tail = metric.tail_from_pct
-        test = f"latencies above p{tail:g}" if tail else "latencies"
-    if not old_sample or not new_sample:
-        return None, f"{test}: none recorded"
-    if len(set(old_sample) | set(new_sample)) == 1:
-        return 1.0, test  # all equal: nothing to rank, and no difference
-    return float(stats.mannwhitneyu(old_sample, new_sample).pvalue), test
+    old: FloatArray,
+    new: FloatArray,
+    *,
+    prior: MetricSpread | None = None,
+    paired: bool = False,
+) -> Spread | None:
+    """The spread to judge by: a calibration's (`prior`) pooled with the repeats' own, or
+    either alone; None when there is neither. Usage: ``choose_spread(P50, old, new)``"""
+    own = own_spread(old, new, paired)
+    own_words = ("pairs" if paired and old.size == new.size else "repeats") + (
+        f" ({old.size}+{new.size})"
+    )
+    if prior is not None and prior.freedom >= 1:
+        prior_sigma, prior_freedom = prior.spread, prior.freedom
+        own_sigma, own_freedom = own if own is not None else (0.0, 0)
+        freedom = prior_freedom + own_freedom
+        variance = (prior_freedom * prior_sigma**2 + own_freedom * own_sigma**2) / freedom
+        source = f"calibration ({prior.runs} runs)"
+        if own_freedom:
+            source += f" + own {own_words}"
+        return Spread(max(math.sqrt(variance), SPREAD_MIN[metric.log_scale]), freedom, source)
+    if own is None:
+        return None
+    sigma, freedom = own
+    return Spread(max(sigma, SPREAD_MIN[metric.log_scale]), freedom, f"own {own_words}")
 
 
-def _windows(metric: Metric, repeats: list[Figures]) -> list[float]:
-    """Per-second ok answers (or failed fraction) of every repeat, last partial second dropped."""
-    values: list[float] = []
-    for figures in repeats:
-        windows = [figures.stats.windows[second] for second in sorted(figures.stats.windows)]
-        for window in windows[:-1] if len(windows) > 1 else windows:
-            if metric.key == "throughput":
-                values.append(window.requests - window.failures)
-            elif window.requests:
-                values.append(window.failures / window.requests)
-    return values
+@functools.lru_cache(maxsize=1024)
+def critical(freedom: int, alpha: float = ALPHA) -> float:
+    """How many standard errors a change must exceed: the two-sided t quantile.
+    Usage: ``critical(9)  # 4.78``"""
+    return float(stats.t.ppf(1 - alpha / 2, freedom))
 
 
-def _latency_samples(metric: Metric, repeats: list[Figures]) -> list[float]:
-    """Evenly spaced quantiles (a deterministic draw) of the repeats' merged histogram, from
-    the metric's tail percentile up: never more points than requests in that tail."""
-    merged = LatencyHistogram()
-    for figures in repeats:
-        merged.merge(figures.stats.histogram)
-    tail_pct = 100.0 - metric.tail_from_pct
-    count = min(SAMPLE_LIMIT, int(merged.total_count * tail_pct / 100))
-    grid = [metric.tail_from_pct + tail_pct * (i + 0.5) / count for i in range(count)]
-    return [float(v) for v in merged.values_at_percentiles(grid).values()]
+def standard_error(spread: Spread, old_runs: int, new_runs: int) -> float:
+    """Standard error of the difference of means. Usage: ``standard_error(s, 3, 3)``"""
+    return spread.sigma * math.sqrt(1 / old_runs + 1 / new_runs)
+
+
+def t_test(old: FloatArray, new: FloatArray, spread: Spread) -> TTest:
+    """The difference of means, its p-value and interval. Usage: ``t_test(old, new, spread)``"""
+    difference = float(new.mean() - old.mean())
+    error = standard_error(spread, old.size, new.size)
+    statistic = abs(difference) / error
+    p_value = float(2 * stats.t.sf(statistic, spread.freedom))
+    half = critical(spread.freedom, 1 - CONFIDENCE) * error
+    return TTest(difference, error, p_value, (difference - half, difference + half))
+
+
+def resolvable(spread: Spread, old_runs: int, new_runs: int) -> float:
+    """The smallest difference (scale units) called with these runs a side.
+    Usage: ``math.expm1(resolvable(spread, 1, 1))  # 0.21: 21% with one run a side``"""
+    return critical(spread.freedom) * standard_error(spread, old_runs, new_runs)
+
+
+def repeats_needed(
+    difference: float,
+    spread: Spread,
+    *,
+    prior_freedom: int = 0,
+    paired: bool = False,
+    limit: int = MAX_REPEATS,
+) -> int | None:
+    """Repeats a side that would call a change of `difference` (scale units) if the spread
+    stays as measured; None past `limit`. Usage: ``repeats_needed(0.08, spread)  # 5``"""
+    for runs in range(2, limit + 1):
+        freedom = prior_freedom + (runs - 1 if paired else 2 * (runs - 1))
+        if abs(difference) > critical(freedom) * spread.sigma * math.sqrt(2 / runs):
+            return runs
+    return None

@@ -11,10 +11,14 @@
           ├── StudyError         a study file that cannot be used: what is wrong and where
           ├── StartError         a server (or worker) that exited or never got ready
           ├── CellNotAvailable   the cell's endpoints answered 404: this service lacks them
-          └── ResultsError       a results file that cannot be read
-               ├── ResultsNotFoundError   no results at that path (also a FileNotFoundError)
-               └── MalformedResultsError  the right format, but a part the reader needs is
-                                          missing or of the wrong type
+          ├── ResultsError       a results file that cannot be read
+          │    ├── ResultsNotFoundError   no results at that path (also a FileNotFoundError)
+          │    ├── MalformedResultsError  the right format, but a part the reader needs is
+          │    │                          missing or of the wrong type
+          │    └── CalibrationError       a calibration file (perflab calibrate) that cannot
+          │                               be read
+          └── DuetError          `perflab bench --against/--baseline`: the other version
+                                 cannot be prepared (git, its tree, its dependencies)
 
 A command catches `LabError` (and `LoadgenError`) and prints the message; anything else is a
 bug and keeps its traceback. The runner records a cell failed on `LabError`, `LoadgenError`
@@ -57,3 +61,12 @@ class ResultsNotFoundError(ResultsError, FileNotFoundError):
 
 class MalformedResultsError(ResultsError):
     """A results document of a known format with a part missing or of the wrong type."""
+
+
+class CalibrationError(ResultsError):
+    """A calibration document (`perflab calibrate`) that cannot be read: names it and why."""
+
+
+class DuetError(LabError):
+    """The other version of a duet cannot be prepared: a revision git does not know, a tree
+    without perflab's source, or dependencies this virtualenv does not satisfy."""

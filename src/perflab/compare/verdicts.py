@@ -1,0 +1,183 @@
+"""One metric of one cell: the rule that turns two sides' run-level values into a verdict
+(docs/compare.md, "The rule").
+
+In this order:
+
+1. a change no larger than the metric's floor is **within noise** (too small to report);
+2. with no run-to-run spread (one repeat a side and no calibration) it is **unresolved**:
+   nothing says how much identical runs differ here;
+3. p < ALPHA (Student's t on the means of the logs, the spread's degrees of freedom): the
+   change exceeds k standard errors of identical runs, k = 3.3-4.8: **regression** or
+   **improved**;
+4. p >= HINT_P: what identical runs produce: **within noise**;
+5. otherwise **unresolved**, with the repeats a side that would resolve a change this size.
+
+Usage::
+
+    m = judge(P99, old_values, new_values, prior=calibrated_spread)
+    m.verdict, m.reason, m.resolvable
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+from perflab.compare.statistics import (
+    ALPHA,
+    HINT_P,
+    MAX_REPEATS,
+    Metric,
+    Spread,
+    TTest,
+    choose_spread,
+    repeats_needed,
+    resolvable,
+    scaled,
+    t_test,
+)
+from perflab.results.calibration import MetricSpread
+
+# Floors: the smallest change ever reported, whatever the statistics say. Not noise bands
+# (the spread is measured): with many repeats a 0.5% shift becomes significant and still is
+# not worth a pull request's note. p99 rests on the slowest 1% of requests: a wider floor.
+THROUGHPUT = Metric("throughput", "throughput ok/s", higher_is_better=True, floor=0.02)
+P50 = Metric("p50", "p50", higher_is_better=False, floor=0.02)
+P99 = Metric("p99", "p99", higher_is_better=False, floor=0.05)
+# Errors change by a difference in percentage points (a ratio to 0 errors means nothing);
+# one timeout in a quick run of a few hundred requests is already ~0.3-0.5 pp.
+ERRORS = Metric("errors", "error rate", higher_is_better=False, floor=0.01, log_scale=False)
+METRICS = (THROUGHPUT, P50, P99, ERRORS)
+
+
+class Verdict(StrEnum):
+    """What one metric's change means. Usage: ``Verdict.REGRESSION``"""
+
+    REGRESSION = "regression"
+    IMPROVED = "improved"
+    WITHIN_NOISE = "within noise"
+    UNRESOLVED = "unresolved"
+    NOT_COMPARABLE = "not comparable"
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """One metric of one cell. Values are per repeat; latencies in us, rates as fractions;
+    change, interval and resolvable are in change units (a fraction of OLD; errors: of all
+    requests). Usage: ``m.verdict, m.change, m.resolvable, m.spread.source``"""
+
+    metric: Metric
+    old_values: tuple[float, ...]
+    new_values: tuple[float, ...]
+    change: float  # NEW/OLD - 1 of the geometric means; errors: NEW - OLD; inf from 0
+    interval: tuple[float, float] | None  # 95% interval of the change; None: unknown
+    resolvable: float | None  # smallest change called with these repeats; None: unknown
+    spread: Spread | None  # what the verdict was judged by; None: no spread known
+    p_value: float | None
+    verdict: Verdict
+    reason: str
+    repeats_needed: int | None = None  # a side, to resolve a change this size
+
+
+def judge(
+    metric: Metric,
+    old_values: list[float],
+    new_values: list[float],
+    *,
+    prior: MetricSpread | None = None,
+    paired: bool = False,
+) -> MetricComparison:
+    """Compare one metric's per-repeat values of two sides by the rule (module docstring);
+    `prior` is this machine's calibrated spread of the metric, `paired` a duet's repeats.
+    Usage: ``judge(P50, [812.0, 790.0], [905.0, 921.0])``"""
+    old_tuple, new_tuple = tuple(old_values), tuple(new_values)
+    if metric.log_scale and min(old_values + new_values) <= 0:
+        return _with_zeros(metric, old_tuple, new_tuple)
+    old, new = scaled(metric, old_values), scaled(metric, new_values)
+    spread = choose_spread(metric, old, new, prior=prior, paired=paired)
+    difference = float(new.mean() - old.mean())
+    change = _to_change(metric, difference)
+    if spread is None:
+        verdict, reason = Verdict.WITHIN_NOISE, _floor_reason(metric)
+        if abs(change) > metric.floor:
+            verdict, reason = Verdict.UNRESOLVED, NO_SPREAD
+        return MetricComparison(
+            metric, old_tuple, new_tuple, change, None, None, None, None, verdict, reason
+        )
+    test = t_test(old, new, spread)
+    prior_freedom = prior.freedom if prior is not None else 0
+    needed = repeats_needed(difference, spread, prior_freedom=prior_freedom, paired=paired)
+    verdict, reason = _verdict(metric, change, test, spread, needed, min(old.size, new.size))
+    return MetricComparison(
+        metric,
+        old_tuple,
+        new_tuple,
+        change,
+        (_to_change(metric, test.interval[0]), _to_change(metric, test.interval[1])),
+        _to_change(metric, resolvable(spread, old.size, new.size)),
+        spread,
+        test.p_value,
+        verdict,
+        reason,
+        needed if verdict in (Verdict.WITHIN_NOISE, Verdict.UNRESOLVED) else None,
+    )
+
+
+NO_SPREAD = (
+    "one repeat a side and no calibration: nothing says how much identical runs differ "
+    "here (take --repeat 3, or run `perflab calibrate` once)"
+)
+
+
+def _floor_reason(metric: Metric) -> str:
+    return f"smaller than the floor ({_size(metric, metric.floor)})"
+
+
+def _verdict(
+    metric: Metric, change: float, test: TTest, spread: Spread, needed: int | None, runs: int
+) -> tuple[Verdict, str]:
+    """The verdict and its reason (rule steps 1 and 3-5)."""
+    if abs(change) <= metric.floor:
+        return Verdict.WITHIN_NOISE, _floor_reason(metric)
+    judged = f"p={test.p_value:.2g}, spread {_size(metric, spread.sigma)} from {spread.source}"
+    if test.p_value < ALPHA:
+        better = (change > 0) == metric.higher_is_better
+        verdict = Verdict.IMPROVED if better else Verdict.REGRESSION
+        word = "better" if better else "worse"
+        return verdict, f"{word} by more than identical runs differ here ({judged} < {ALPHA})"
+    if needed is None:
+        more = f"a change this size is below what {MAX_REPEATS} repeats a side resolve"
+    else:
+        more = f"needs {needed} repeats a side to resolve a change of this size"
+    if test.p_value >= HINT_P:
+        hint = f"; {more}" if needed is None or needed > runs else ""
+        return Verdict.WITHIN_NOISE, f"like identical runs ({judged}){hint}"
+    return Verdict.UNRESOLVED, f"{more} ({judged})"
+
+
+def _with_zeros(metric: Metric, old: tuple[float, ...], new: tuple[float, ...]) -> MetricComparison:
+    """A log-scale metric where some repeat recorded 0 (nothing answered): no logs. Only
+    "all of one side answered nothing, none of the other" is called."""
+    old_mean, new_mean = sum(old) / len(old), sum(new) / len(new)
+    change = new_mean / old_mean - 1 if old_mean > 0 else (math.inf if new_mean else 0.0)
+    verdict, reason = Verdict.UNRESOLVED, "a repeat recorded nothing (0): no ratio to judge"
+    old_none, new_none = not any(old), not any(new)  # every repeat of the side recorded 0
+    if old_none and new_none:
+        verdict, reason = Verdict.WITHIN_NOISE, "nothing recorded on either side"
+    elif metric.key == "throughput" and ((old_none and all(new)) or (new_none and all(old))):
+        verdict = Verdict.IMPROVED if old_none else Verdict.REGRESSION
+        reason = f"no correct answer at all in {'OLD' if old_none else 'NEW'}"
+    return MetricComparison(metric, old, new, change, None, None, None, None, verdict, reason)
+
+
+def _to_change(metric: Metric, difference: float) -> float:
+    """A difference on the metric's scale as a change: NEW/OLD - 1, or as it is."""
+    return math.expm1(difference) if metric.log_scale else difference
+
+
+def _size(metric: Metric, value: float) -> str:
+    return f"{value:.1%}" if metric.log_scale else f"{value * 100:.2f}pp"
+
+
+__all__ = ["ERRORS", "METRICS", "P50", "P99", "THROUGHPUT", "MetricComparison", "Verdict", "judge"]

@@ -1,0 +1,240 @@
+"""This machine's noise: the run-to-run spread of every cell and metric, measured by A/A
+repeats (the same code, run again and again), stored as `perflab.calibration/1` JSON.
+
+`perflab calibrate STUDY...` runs a study's cells as repeats and stores one document per
+machine (CPU model and cores, the same key compare uses to call two runs comparable) at
+`perflab-results/calibration/<machine>.json`; calibrating more studies later merges into it.
+`perflab compare` reads it when a side has too few repeats of its own (docs/compare.md). A
+spread applies to a cell only on the same machine and with the same cell settings.
+
+Usage::
+
+    calibration = calibration_from_run(read_run(Path("perflab-results/aa")))
+    write_calibration(calibration, default_calibration_path(calibration.machine))
+    found = find_calibration(run.machine)          # None when this machine has none
+    spread = found.cell("notes", "async-postgres").spreads["throughput"]
+    spread.spread, spread.runs                     # 0.031 (about 3.1% CV), from 10 runs
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from perflab.results.errors import CalibrationError, ResultsNotFoundError
+from perflab.results.model import RunResults
+from perflab.results.run_values import LOG_SCALE, METRIC_KEYS, metric_value
+from perflab.results.settings import machine_difference, settings_difference
+
+CALIBRATION_FORMAT = "perflab.calibration/1"
+DEFAULT_ROOT = Path("perflab-results")
+
+
+@dataclass(frozen=True)
+class MetricSpread:
+    """One metric's run-to-run spread: the standard deviation over A/A runs of the logs (log
+    scale: about the coefficient of variation) or of the values (the error rate).
+
+    Usage: ``spread.spread, spread.freedom``
+    """
+
+    runs: int
+    spread: float
+    log_scale: bool
+    values: tuple[float, ...]  # each run's value, in the order run
+
+    @property
+    def freedom(self) -> int:
+        """Degrees of freedom of the estimate. Usage: ``spread.freedom  # runs - 1``"""
+        return self.runs - 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """As stored. Usage: ``spread.to_dict()``"""
+        scale = "log" if self.log_scale else "raw"
+        return {"runs": self.runs, "spread": self.spread, "scale": scale, "values": self.values}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MetricSpread:
+        """Inverse of `to_dict`. Raises KeyError/TypeError/ValueError on a malformed part."""
+        values = tuple(float(v) for v in data["values"])
+        return cls(int(data["runs"]), float(data["spread"]), data["scale"] == "log", values)
+
+
+@dataclass(frozen=True)
+class CellCalibration:
+    """The spreads of one cell (or one request name of it). Usage: ``c.spreads["p99"]``"""
+
+    study: str
+    cell: str
+    route: str | None  # a request name; None: all the cell's requests
+    settings: dict[str, Any]
+    spreads: dict[str, MetricSpread]
+
+    def to_dict(self) -> dict[str, Any]:
+        """As stored. Usage: ``cell.to_dict()``"""
+        spreads = {key: spread.to_dict() for key, spread in self.spreads.items()}
+        return {
+            "study": self.study,
+            "cell": self.cell,
+            "route": self.route,
+            "settings": self.settings,
+            "spreads": spreads,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CellCalibration:
+        """Inverse of `to_dict`. Raises KeyError/TypeError/ValueError on a malformed part."""
+        spreads = {str(k): MetricSpread.from_dict(v) for k, v in data["spreads"].items()}
+        route = data.get("route")
+        return cls(
+            str(data["study"]), str(data["cell"]), str(route) if route else None,
+            dict(data["settings"]), spreads,
+        )  # fmt: skip
+
+
+@dataclass
+class Calibration:
+    """A machine's calibration. Usage: ``calibration.cell("faceblur", "sync")``"""
+
+    machine: dict[str, Any]
+    created_at_unix_s: float
+    commands: list[str]  # the runs it was measured by
+    cells: list[CellCalibration] = field(default_factory=list)
+    path: Path | None = None
+
+    def cell(
+        self, study: str, cell: str, route: str | None = None, settings: Any = None
+    ) -> CellCalibration | None:
+        """The calibration of a cell (with `settings`: only if they match), or None.
+        Usage: ``calibration.cell("notes", "async-sqlite", settings=cell.settings)``"""
+        for found in self.cells:
+            if (found.study, found.cell, found.route) != (study, cell, route):
+                continue
+            if settings is None or not settings_difference(found.settings, settings):
+                return found
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """As stored. Usage: ``calibration.to_dict()``"""
+        return {
+            "format": CALIBRATION_FORMAT,
+            "created_at_unix_s": self.created_at_unix_s,
+            "commands": self.commands,
+            "machine": self.machine,
+            "cells": [cell.to_dict() for cell in self.cells],
+        }
+
+
+def spread_of(values: list[float], log_scale: bool) -> float | None:
+    """Sample standard deviation of the values (of their logs on a log scale); None with
+    fewer than 2 values or a value <= 0 on a log scale. Usage: ``spread_of([9.8, 10.1], True)``"""
+    if len(values) < 2 or (log_scale and min(values) <= 0):
+        return None
+    points = [math.log(v) for v in values] if log_scale else list(values)
+    mean = sum(points) / len(points)
+    return math.sqrt(sum((p - mean) ** 2 for p in points) / (len(points) - 1))
+
+
+def calibration_from_run(run: RunResults, min_runs: int = 2) -> Calibration:
+    """The spreads of every cell of an A/A run that ran `min_runs` repeats or more, for all
+    its requests and each request name. Usage: ``calibration_from_run(read_run(path))``"""
+    cells = []
+    for study in run.studies:
+        for cell in study.cells:
+            if cell.status != "ran" or len(cell.repeats) < min_runs:
+                continue
+            names = set.intersection(*(set(r.recording.names) for r in cell.repeats))
+            routes: list[str | None] = [None, *sorted(names)] if len(names) > 1 else [None]
+            for route in routes:
+                spreads = {}
+                for key in METRIC_KEYS:
+                    found = [metric_value(repeat, key, route) for repeat in cell.repeats]
+                    values = [v for v in found if v is not None]
+                    spread = spread_of(values, LOG_SCALE[key])
+                    if spread is not None:
+                        spreads[key] = MetricSpread(len(values), spread, LOG_SCALE[key],
+                                                    tuple(values))  # fmt: skip
+                cells.append(CellCalibration(study.name, cell.name, route, cell.settings, spreads))
+    return Calibration(run.machine, run.created_at_unix_s, [run.command], cells)
+
+
+def merge_calibrations(old: Calibration, new: Calibration) -> Calibration:
+    """`new` with what `old` has that `new` does not measure (another study, cell or settings);
+    a different machine's `old` is dropped. Usage: ``merge_calibrations(stored, measured)``"""
+    if machine_difference(old.machine, new.machine):
+        return new
+    kept = [
+        cell for cell in old.cells
+        if new.cell(cell.study, cell.cell, cell.route, cell.settings) is None
+    ]  # fmt: skip
+    commands = [*old.commands, *(c for c in new.commands if c not in old.commands)]
+    return Calibration(new.machine, new.created_at_unix_s, commands, [*kept, *new.cells])
+
+
+def machine_slug(machine: dict[str, Any]) -> str:
+    """A file name for a machine: CPU model and cores. Usage: ``machine_slug(run.machine)``"""
+    cpu = re.sub(r"[^a-z0-9]+", "-", str(machine.get("cpu") or "unknown-cpu").lower()).strip("-")
+    slug = f"{cpu[:60]}-{machine.get('cores', '?')}c"
+    usable = machine.get("usable_cores")
+    return slug if usable in (None, machine.get("cores")) else f"{slug}-{usable}u"
+
+
+def default_calibration_path(machine: dict[str, Any], root: Path = DEFAULT_ROOT) -> Path:
+    """Where this machine's calibration lives. Usage: ``default_calibration_path(run.machine)``"""
+    return root / "calibration" / f"{machine_slug(machine)}.json"
+
+
+def write_calibration(calibration: Calibration, path: Path) -> Path:
+    """Write atomically. Usage: ``write_calibration(calibration, path)``"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_bytes(orjson.dumps(calibration.to_dict(), option=orjson.OPT_INDENT_2))
+    os.replace(temporary, path)
+    calibration.path = path
+    return path
+
+
+def read_calibration(path: Path) -> Calibration:
+    """Read a calibration document. Raises ResultsNotFoundError, or CalibrationError naming
+    the file and what is wrong. Usage: ``read_calibration(Path("cal.json")).cells``"""
+    try:
+        document = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise ResultsNotFoundError(f"{path}: no such calibration file") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CalibrationError(f"{path}: cannot read a calibration ({exc})") from None
+    found = document.get("format") if isinstance(document, dict) else None
+    if found != CALIBRATION_FORMAT:
+        raise CalibrationError(
+            f"{path}: not a perflab calibration (format {found!r}; this perflab reads "
+            f"{CALIBRATION_FORMAT!r}, written by `perflab calibrate`)"
+        )
+    try:
+        return Calibration(
+            machine=dict(document["machine"]),
+            created_at_unix_s=float(document.get("created_at_unix_s") or time.time()),
+            commands=[str(c) for c in document.get("commands") or []],
+            cells=[CellCalibration.from_dict(c) for c in document["cells"]],
+            path=path,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        what = f"lacks {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise CalibrationError(f"{path}: malformed calibration ({what})") from None
+
+
+def find_calibration(machine: dict[str, Any], root: Path = DEFAULT_ROOT) -> Calibration | None:
+    """This machine's calibration at its default place, or None when there is none (or it
+    was measured on another machine). Usage: ``find_calibration(run.machine)``"""
+    path = default_calibration_path(machine, root)
+    if not path.is_file():
+        return None
+    calibration = read_calibration(path)
+    return None if machine_difference(calibration.machine, machine) else calibration
