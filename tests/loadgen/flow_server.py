@@ -18,11 +18,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
-import threading
 from typing import Any
 
-import httptools
 import orjson
+
+from tests.loadgen.scripted_server import Protocol, ThreadedServer
 
 REASONS = {200: "OK", 201: "Created", 204: "No Content", 401: "Unauthorized", 403: "Forbidden"}
 
@@ -34,26 +34,16 @@ def _answer(status: int, document: Any = None, extra: str = "") -> bytes:
     return head.encode() + body
 
 
-class _Protocol(asyncio.Protocol):
+class _Protocol(Protocol):
     def __init__(self, server: FlowServer) -> None:
-        self.server = server
-        self.parser = httptools.HttpRequestParser(self)
-        self.transport: Any = None
+        super().__init__(server)
+        self.flow_server = server
         self._reset()
 
     def _reset(self) -> None:
         self.url = b""
         self.headers: dict[bytes, bytes] = {}
         self.body: list[bytes] = []
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError:
-            self.transport.close()
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -67,29 +57,26 @@ class _Protocol(asyncio.Protocol):
     def on_message_complete(self) -> None:
         method = self.parser.get_method().decode()
         token = self.headers.get(b"authorization", b"").removeprefix(b"Bearer ").decode()
-        answer = self.server.handle(method, self.url.decode(), token, b"".join(self.body))
+        answer = self.flow_server.handle(method, self.url.decode(), token, b"".join(self.body))
         self._reset()
         self.transport.write(answer)
         if not self.parser.should_keep_alive():
             self.transport.close()
 
 
-class FlowServer:
+class FlowServer(ThreadedServer):
     """Start with `start()`, stop with `stop()`; `counts[(method, route)]` is requests received."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.counts: collections.Counter[tuple[str, str]] = collections.Counter()
         self.tokens: dict[str, str] = {}  # token -> user
         self.items: dict[int, tuple[str, str]] = {}  # id -> (token, title)
         self.foreign = 0  # requests that touched another token's item
-        self.port = 0
         self._ids = itertools.count(1)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: asyncio.Server | None = None
 
-    def url(self, path: str = "") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+    def protocol(self) -> asyncio.Protocol:
+        return _Protocol(self)
 
     def handle(self, method: str, url: str, token: str, body: bytes) -> bytes:
         parts = url.strip("/").split("/")
@@ -124,24 +111,3 @@ class FlowServer:
             del self.items[item]
             return _answer(204)
         return _answer(200, {"id": item, "title": title, "owner": self.tokens[owner]})
-
-    def start(self) -> FlowServer:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=5)
-        return self
-
-    async def _start(self) -> None:
-        self._server = await self._loop.create_server(
-            lambda: _Protocol(self), "127.0.0.1", 0, backlog=512
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    def stop(self) -> None:
-        async def close() -> None:
-            assert self._server is not None
-            self._server.close()
-
-        asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=5)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-        self._loop.close()

@@ -22,7 +22,7 @@ import socket
 import struct
 import threading
 import time
-from typing import Any
+from typing import Any, Self
 
 import httptools
 
@@ -35,8 +35,10 @@ def response(status: int, body: bytes, extra: str = "", close: bool = False) -> 
     return (head + "\r\n").encode() + body
 
 
-class _Protocol(asyncio.Protocol):
-    def __init__(self, server: ScriptedServer) -> None:
+class Protocol(asyncio.Protocol):
+    """Feeds requests to httptools; `on_message_complete` answers (see `answer`)."""
+
+    def __init__(self, server: Any) -> None:
         self.server = server
         self.parser = httptools.HttpRequestParser(self)
         self.url = b""
@@ -109,30 +111,31 @@ class _Protocol(asyncio.Protocol):
                 transport.close()
 
 
-class ScriptedServer:
-    """Start with `start()`, stop with `stop()`; `counts[path]` is requests received."""
+class ThreadedServer:
+    """A real server on 127.0.0.1 running its own event loop in a thread; subclasses give the
+    protocol. Start with `start()`, stop with `stop()`."""
 
     def __init__(self) -> None:
-        self.counts: collections.Counter[str] = collections.Counter()
-        self.connections = 0
         self.port = 0
+        self.connections = 0  # connections accepted
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
 
-    def url(self, path: str) -> str:
+    def protocol(self) -> asyncio.Protocol:
+        raise NotImplementedError
+
+    def url(self, path: str = "") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def start(self) -> ScriptedServer:
+    def start(self) -> Self:
         self._thread.start()
         future = asyncio.run_coroutine_threadsafe(self._start(), self._loop)
         future.result(timeout=5)
         return self
 
     async def _start(self) -> None:
-        self._server = await self._loop.create_server(
-            lambda: _Protocol(self), "127.0.0.1", 0, backlog=512
-        )
+        self._server = await self._loop.create_server(self.protocol, "127.0.0.1", 0, backlog=512)
         self.port = self._server.sockets[0].getsockname()[1]
 
     def stop(self) -> None:
@@ -147,6 +150,17 @@ class ScriptedServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         self._loop.close()
+
+
+class ScriptedServer(ThreadedServer):
+    """Start with `start()`, stop with `stop()`; `counts[path]` is requests received."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: collections.Counter[str] = collections.Counter()
+
+    def protocol(self) -> asyncio.Protocol:
+        return Protocol(self)
 
 
 def unused_port() -> int:

@@ -175,3 +175,20 @@ def test_header_capture_fills_a_path(flow_server: FlowServer) -> None:
                     flows=flows)  # fmt: skip
     assert recording.total().failure_count == 0, _counts(recording)
     assert recording.names["read"].requests == flow_server.counts[("GET", "/items/ID")] >= 25
+
+
+def test_flows_without_keepalive_and_over_two_processes(flow_server: FlowServer) -> None:
+    requests, login = _item_requests(flow_server), _login(flow_server)
+    # A new connection per request: each user still logs in once and keeps its values.
+    alone = run(requests, Closed(1 + 3 * 30, 3), on_start=[login], flows=[BUY], keepalive=False)
+    assert alone.total().failure_count == 0, _counts(alone)
+    assert alone.names["login"].requests == 3
+    assert alone.connections >= 3
+    # Two generator processes, each with its own users; the recordings merge per step.
+    split = run(requests, Closed(2 * 31, 4), on_start=[login], flows=[BUY], processes=2)
+    assert split.total().failure_count == 0, _counts(split)
+    assert split.processes == 2
+    assert split.names["login"].requests == 4
+    assert split.total().requests == 62
+    assert split.flows["on_start"] == ["login"]
+    assert flow_server.foreign == 0

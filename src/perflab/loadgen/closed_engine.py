@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any, Unpack
 
-from perflab.loadgen.connection import HttpConnection
-from perflab.loadgen.engine import Engine, ProgressCallback
-from perflab.loadgen.flow import Flow
-from perflab.loadgen.flow_user import FlowPlan, FlowUser
+from perflab.loadgen.connection import HttpConnection, Prepared
+from perflab.loadgen.engine import Engine, EngineOptions
+from perflab.loadgen.flow_user import FlowUser
 from perflab.loadgen.models import Closed
 from perflab.loadgen.request_spec import RequestSpec
 
@@ -32,24 +32,9 @@ class ClosedEngine(Engine):
     """Exactly `requests` requests over `connections` connections. Usage: see module."""
 
     def __init__(
-        self,
-        specs: Sequence[RequestSpec],
-        model: Closed,
-        *,
-        keepalive: bool,
-        timeout_s: float,
-        progress: ProgressCallback | None = None,
-        on_start: Sequence[RequestSpec] = (),  # run by the flow engine
+        self, specs: Sequence[RequestSpec], model: Closed, **options: Unpack[EngineOptions]
     ) -> None:
-        super().__init__(
-            specs,
-            keepalive=keepalive,
-            timeout_s=timeout_s,
-            model=model.describe(),
-            connections=model.connections,
-            progress=progress,
-            on_start=on_start,
-        )
+        super().__init__(specs, model=model.describe(), connections=model.connections, **options)
         self.remaining = model.requests
         self.in_flight = 0
         self._ready: list[HttpConnection] = []
@@ -67,18 +52,22 @@ class ClosedEngine(Engine):
         for conn in slots:
             self._next(conn)
 
-    def _next(self, conn: HttpConnection | None) -> None:
+    def _next(self, conn: HttpConnection | None, owner: Any = None) -> None:
         if self.remaining == 0:
             if self.in_flight == 0:
                 self.finish()
             return
         self.remaining -= 1
         self.in_flight += 1
-        request = self.next_request()
+        request = self._request_for(owner)
         if conn is None or conn.closed:
-            self.connect_and_send(request, time.perf_counter_ns())
+            self.connect_and_send(request, time.perf_counter_ns(), owner)
         else:
             conn.send(request)
+
+    def _request_for(self, owner: Any) -> Prepared:
+        """What `owner`'s connection sends next: the next request in weighted order."""
+        return self.next_request()
 
     def connection_free(self, conn: HttpConnection) -> None:
         """An answer arrived (or failed) on `conn`. Usage: ``HttpConnection`` calls it."""
@@ -104,46 +93,18 @@ class ClosedEngine(Engine):
 class ClosedFlowEngine(ClosedEngine):
     """The closed model over flows: a user per connection. Usage: see the module docstring."""
 
-    def __init__(
-        self,
-        specs: Sequence[RequestSpec],
-        model: Closed,
-        *,
-        keepalive: bool,
-        timeout_s: float,
-        progress: ProgressCallback | None = None,
-        on_start: Sequence[RequestSpec] = (),
-        flows: Sequence[Flow] = (),
-    ) -> None:
-        super().__init__(
-            specs, model, keepalive=keepalive, timeout_s=timeout_s, progress=progress,
-            on_start=on_start,
-        )  # fmt: skip
-        self.plan = FlowPlan.for_engine(self, specs, on_start, flows)
-
     def begin(self) -> None:
         """Start every user. Usage: ``Engine.run`` calls it at the start time."""
         for index in range(self.connections_wanted):
-            user = FlowUser(self.plan)
-            if index < len(self._ready):
-                user.conn = self._ready[index]
-                user.conn.owner = user
-            self._user_next(user)
+            user = FlowUser(self.flow_plan)
+            conn = self._ready[index] if index < len(self._ready) else None
+            if conn is not None:
+                conn.owner = user
+            self._next(conn, user)
 
-    def _user_next(self, user: FlowUser) -> None:
-        if self.remaining == 0:
-            if self.in_flight == 0:
-                self.finish()
-            return
-        self.remaining -= 1
-        self.in_flight += 1
-        request = user.next_request()
-        conn = user.conn
-        if conn is None or conn.closed:
-            user.conn = None
-            self.connect_and_send(request, time.perf_counter_ns(), owner=user)
-        else:
-            conn.send(request)
+    def _request_for(self, owner: Any) -> Prepared:
+        user: FlowUser = owner
+        return user.next_request()
 
     def connection_free(self, conn: HttpConnection) -> None:
         """An answer arrived (or failed) on `conn`. Usage: ``HttpConnection`` calls it."""
@@ -157,8 +118,7 @@ class ClosedFlowEngine(ClosedEngine):
         self.in_flight -= 1
         if conn.closed:
             self.open_connections.discard(conn)
-        user.conn = conn
-        self._user_next(user)
+        self._next(conn, user)
 
     def connect_failed(self, owner: object) -> None:
         """A connect failed (already recorded). Usage: ``Engine.connect_and_send`` calls it."""
@@ -166,4 +126,4 @@ class ClosedFlowEngine(ClosedEngine):
         if owner.step.captures:
             owner.step_done(None)
         self.in_flight -= 1
-        self._user_next(owner)
+        self._next(None, owner)

@@ -19,7 +19,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Required, TypedDict, Unpack
 
 from perflab.limits import raise_open_files_limit
 from perflab.loadgen.capture import parse_captures
@@ -28,32 +28,29 @@ from perflab.loadgen.capturing_connection import (
     HeaderCapturingHttpConnection,
 )
 from perflab.loadgen.connection import ExactHttpConnection, HttpConnection, Prepared
-from perflab.loadgen.errors import RequestSpecError
+from perflab.loadgen.errors import RequestSpecError, RunError
 from perflab.loadgen.expectation import CONNECT_ERROR
+from perflab.loadgen.flow import Flow, weighted_sequence
+from perflab.loadgen.flow_user import FlowPlan
 from perflab.loadgen.recorder import LiveRecorder
 from perflab.loadgen.recording import Recording
 from perflab.loadgen.request_spec import RequestSpec
 
 SWEEP_INTERVAL_S = 0.1
 ProgressCallback = Callable[[float, int, int], None]  # elapsed_s, requests, failures
-T = TypeVar("T")
 
 
-def weighted_sequence(items: Sequence[T], weights: Sequence[int]) -> list[T]:
-    """Smooth weighted round robin (nginx's): exact proportions, evenly interleaved.
+class EngineOptions(TypedDict, total=False):
+    """What every engine takes besides its requests and model (``**options`` of each).
 
-    Usage: ``weighted_sequence([a, b], [1, 3])  # -> [b, a, b, b]``
+    Usage: ``ClosedEngine(specs, Closed(100, 4), keepalive=True, timeout_s=30.0)``
     """
-    current = [0] * len(items)
-    total = sum(weights)
-    sequence: list[T] = []
-    for _ in range(total):
-        for i, weight in enumerate(weights):
-            current[i] += weight
-        best = max(range(len(items)), key=current.__getitem__)
-        current[best] -= total
-        sequence.append(items[best])
-    return sequence
+
+    keepalive: Required[bool]
+    timeout_s: Required[float]
+    progress: ProgressCallback | None
+    on_start: Sequence[RequestSpec]  # flows: requests each user runs once, first
+    flows: Sequence[Flow] | None  # None: plain requests; else flows (empty: lone requests)
 
 
 def _connection_class(prepared: Sequence[Prepared]) -> type[HttpConnection]:
@@ -65,18 +62,6 @@ def _connection_class(prepared: Sequence[Prepared]) -> type[HttpConnection]:
     return ExactHttpConnection if any(p.needs_exact for p in prepared) else HttpConnection
 
 
-class User:
-    """One simulated user's slot: its connection, as locust's FastHttpUser has one.
-
-    Usage: ``user = User(); user.conn = await engine.connect()``
-    """
-
-    __slots__ = ("conn",)
-
-    def __init__(self) -> None:
-        self.conn: HttpConnection | None = None
-
-
 class Engine:
     """Base of the closed, users and open engines. Usage: see the module docstring."""
 
@@ -84,13 +69,13 @@ class Engine:
         self,
         specs: Sequence[RequestSpec],
         *,
-        keepalive: bool,
-        timeout_s: float,
         model: dict[str, Any],
         connections: int,
-        progress: ProgressCallback | None = None,
-        on_start: Sequence[RequestSpec] = (),
+        **options: Unpack[EngineOptions],
     ) -> None:
+        keepalive, timeout_s = options["keepalive"], options["timeout_s"]
+        on_start = options.get("on_start", ())
+        flows = options.get("flows")
         if not specs:
             raise RequestSpecError("no requests to send")
         origins = {spec.origin() for spec in [*on_start, *specs]}
@@ -103,13 +88,15 @@ class Engine:
         self.timeout_s = timeout_s
         self.model = model
         self.connections_wanted = connections
-        self.progress = progress
+        self.progress = options.get("progress")
         self.recorders: dict[str, LiveRecorder] = {}
         self.prepared = {spec.label: self._prepare(spec) for spec in [*on_start, *specs]}
         prepared = [self.prepared[spec.label] for spec in specs]  # on_start: flow engines'
         self._sequence = weighted_sequence(prepared, [spec.weight for spec in specs])
         self._connection_class = _connection_class(list(self.prepared.values()))
-        self.flows_described: dict[str, Any] = {}  # set by the flow engines, for the Recording
+        self.plan: FlowPlan | None = None
+        if flows is not None:
+            self.plan = FlowPlan(self.prepared, specs, on_start, flows, keepalive=keepalive)
         self._cursor = 0
         self.open_connections: set[HttpConnection] = set()
         self.loop = asyncio.get_running_loop()
@@ -129,6 +116,13 @@ class Engine:
         recorder = self.recorders[name] = LiveRecorder(name, spec.method.upper())
         wire = spec.wire_bytes(keepalive=self.keepalive)
         return Prepared(name, wire, spec.expect, recorder, parse_captures(spec.capture))
+
+    @property
+    def flow_plan(self) -> FlowPlan:
+        """The flows a flow engine runs. Usage: ``FlowUser(self.flow_plan)``"""
+        if self.plan is None:
+            raise RunError("this engine was given no flows (flows=None)")
+        return self.plan
 
     def next_request(self) -> Prepared:
         """The next request in weighted order. Usage: ``engine.next_request()``"""
@@ -289,5 +283,5 @@ class Engine:
             generator_cpu_s=cpu_s,
             processes=1,
             connections=self.max_connections_seen,
-            flows=self.flows_described,
+            flows=self.plan.described if self.plan is not None else {},
         )

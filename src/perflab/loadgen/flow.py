@@ -31,11 +31,31 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from perflab.loadgen.capture import parse_captures
 from perflab.loadgen.errors import RequestSpecError
 from perflab.loadgen.request_spec import RequestSpec
 from perflab.loadgen.template import find_placeholders
+
+T = TypeVar("T")
+
+
+def weighted_sequence(items: Sequence[T], weights: Sequence[int]) -> list[T]:
+    """Smooth weighted round robin (nginx's): exact proportions, evenly interleaved.
+
+    Usage: ``weighted_sequence([a, b], [1, 3])  # -> [b, a, b, b]``
+    """
+    current = [0] * len(items)
+    total = sum(weights)
+    sequence: list[T] = []
+    for _ in range(total):
+        for i, weight in enumerate(weights):
+            current[i] += weight
+        best = max(range(len(items)), key=current.__getitem__)
+        current[best] -= total
+        sequence.append(items[best])
+    return sequence
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,13 @@
 """A user running flows: which step comes next, with what values, and which steps are skipped.
 
-`FlowPlan` is an engine's flows as prepared requests (built once per process); `FlowUser`
-is one user's place in them (the users and closed models: one per user; the open model: one
-per connection, see `open_engine.OpenFlowEngine`). The rules are in `perflab.loadgen.flow`.
+`User` is a simulated user's slot (its connection); `FlowPlan` is an engine's flows as
+prepared requests (built once per process); `FlowUser` is one user's place in them (the
+users and closed models: one per user; the open model: one per connection, see
+`open_engine.OpenFlowEngine`). The rules are in `perflab.loadgen.flow`.
 
 Usage (by an engine)::
 
-    plan = FlowPlan(engine.prepared, requests, on_start, flows, keepalive=True)
-    user = FlowUser(plan)
+    user = FlowUser(engine.flow_plan)        # the engine built it from its `flows` option
     conn.send(user.next_request())
     ...                                      # the answer is in:
     if user.step.captures:
@@ -20,17 +20,28 @@ from collections.abc import Sequence
 from typing import Any
 
 from perflab.loadgen.capture import parse_captures
-from perflab.loadgen.connection import Prepared
-from perflab.loadgen.engine import Engine, User, weighted_sequence
-from perflab.loadgen.flow import Flow, resolve_flows
+from perflab.loadgen.connection import HttpConnection, Prepared
+from perflab.loadgen.flow import Flow, resolve_flows, weighted_sequence
 from perflab.loadgen.request_spec import RequestSpec
 from perflab.loadgen.template import WireTemplate
+
+
+class User:
+    """One simulated user's slot: its connection, as locust's FastHttpUser has one.
+
+    Usage: ``user = User(); user.conn = await engine.connect()``
+    """
+
+    __slots__ = ("conn",)
+
+    def __init__(self) -> None:
+        self.conn: HttpConnection | None = None
 
 
 class FlowRun:
     """One flow as prepared steps. Usage: ``FlowRun("buy", steps, weight=3)``"""
 
-    __slots__ = ("captures", "name", "recorder", "steps", "weight")
+    __slots__ = ("alone", "captures", "name", "recorder", "steps", "weight")
 
     def __init__(self, name: str, steps: tuple[Prepared, ...], weight: int) -> None:
         self.name = name
@@ -38,6 +49,9 @@ class FlowRun:
         self.weight = weight
         self.captures = any(step.captures for step in steps)  # then each run copies values
         self.recorder = steps[0].recorder  # the open model counts late/dropped sends here
+        # One fixed request: a run is that request, and `next_request` takes a short cut.
+        only = steps[0]
+        self.alone = len(steps) == 1 and not (only.captures or only.needs or only.template)
 
 
 class FlowPlan:
@@ -75,22 +89,6 @@ class FlowPlan:
             "on_start": [step.name for step in self.on_start],
             "flows": [flow.describe() for flow in resolved],
         }
-
-    @classmethod
-    def for_engine(
-        cls,
-        engine: Engine,
-        requests: Sequence[RequestSpec],
-        on_start: Sequence[RequestSpec],
-        flows: Sequence[Flow],
-    ) -> FlowPlan:
-        """The plan of a flow engine's requests, described in its recording.
-
-        Usage: ``self.plan = FlowPlan.for_engine(self, specs, on_start, flows)``
-        """
-        plan = cls(engine.prepared, requests, on_start, flows, keepalive=engine.keepalive)
-        engine.flows_described = plan.described
-        return plan
 
     def next_flow(self) -> FlowRun:
         """The next flow in weighted order. Usage: ``user.start_run(plan.next_flow())``"""
@@ -151,14 +149,28 @@ class FlowUser(User):
 
     def next_request(self) -> Prepared:
         """The next step, starting the next flow when a run is over. Usage: see module."""
-        step = self.next_step()
-        if step is None:
-            self.start_run(self.plan.next_flow())
+        if self.index < len(self.steps):
             step = self.next_step()
-            # A run's first step needs nothing it lacks: on_start's first step needs nothing,
-            # and a flow runs only after on_start captured everything (`resolve_flows`).
-            assert step is not None
-        return step
+            if step is not None:
+                return step
+        plan = self.plan  # `plan.next_flow()`, unrolled
+        sequence = plan.sequence
+        flow = sequence[plan.cursor % len(sequence)]
+        plan.cursor += 1
+        if flow.alone and self.started:
+            # The hot path of one-step flows (lone requests): what `start_run` and
+            # `next_step` would do, without the calls, so they cost what plain requests do.
+            self.steps = flow.steps
+            self.index = 1
+            self.values = self.session
+            step = self.step = flow.steps[0]
+            return step
+        self.start_run(flow)
+        next_step = self.next_step()
+        # A run's first step needs nothing it lacks: on_start's first step needs nothing,
+        # and a flow runs only after on_start captured everything (`resolve_flows`).
+        assert next_step is not None
+        return next_step
 
     def step_done(self, captured: dict[str, Any] | None) -> None:
         """The capturing step last sent is over: `captured` values, or None (it failed).

@@ -24,12 +24,12 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Unpack
 
 from perflab.loadgen.connection import HttpConnection, Prepared
-from perflab.loadgen.engine import Engine, ProgressCallback
+from perflab.loadgen.engine import Engine, EngineOptions
 from perflab.loadgen.expectation import Expectation
-from perflab.loadgen.flow import Flow
-from perflab.loadgen.flow_user import FlowPlan, FlowRun, FlowUser
+from perflab.loadgen.flow_user import FlowRun, FlowUser
 from perflab.loadgen.models import Open
 from perflab.loadgen.request_spec import RequestSpec
 
@@ -40,24 +40,9 @@ class OpenEngine(Engine):
     """Scheduled sends at a fixed rate; latency from the schedule. Usage: see module."""
 
     def __init__(
-        self,
-        specs: Sequence[RequestSpec],
-        model: Open,
-        *,
-        keepalive: bool,
-        timeout_s: float,
-        progress: ProgressCallback | None = None,
-        on_start: Sequence[RequestSpec] = (),  # run by the flow engine
+        self, specs: Sequence[RequestSpec], model: Open, **options: Unpack[EngineOptions]
     ) -> None:
-        super().__init__(
-            specs,
-            keepalive=keepalive,
-            timeout_s=timeout_s,
-            model=model.describe(),
-            connections=model.connections,
-            progress=progress,
-            on_start=on_start,
-        )
+        super().__init__(specs, model=model.describe(), connections=model.connections, **options)
         self.open_model = model
         self.interval_ns = model.interval_ns
         self.total_sends = model.scheduled_sends
@@ -191,24 +176,12 @@ class _Arrival(Prepared):
 class OpenFlowEngine(OpenEngine):
     """The open model over flows: an arrival runs one flow. Usage: see the module docstring."""
 
-    def __init__(
-        self,
-        specs: Sequence[RequestSpec],
-        model: Open,
-        *,
-        keepalive: bool,
-        timeout_s: float,
-        progress: ProgressCallback | None = None,
-        on_start: Sequence[RequestSpec] = (),
-        flows: Sequence[Flow] = (),
-    ) -> None:
-        super().__init__(
-            specs, model, keepalive=keepalive, timeout_s=timeout_s, progress=progress,
-            on_start=on_start,
-        )  # fmt: skip
-        self.plan = FlowPlan.for_engine(self, specs, on_start, flows)
-        arrivals = {id(run): _Arrival.of(run) for run in self.plan.flows}
-        self._sequence = [arrivals[id(run)] for run in self.plan.sequence]
+    def begin(self) -> None:
+        """Schedule arrivals of flows, in weighted order. Usage: ``Engine.run`` calls it."""
+        plan = self.flow_plan
+        arrivals = {id(run): _Arrival.of(run) for run in plan.flows}
+        self._sequence = [arrivals[id(run)] for run in plan.sequence]
+        super().begin()
 
     def _first_step(self, session: FlowUser, arrival: Prepared) -> Prepared:
         assert isinstance(arrival, _Arrival)
@@ -222,13 +195,13 @@ class OpenFlowEngine(OpenEngine):
         self, conn: HttpConnection, request: Prepared, scheduled_ns: int, now_ns: int
     ) -> None:
         if conn.owner is None:  # a pre-connected connection's first arrival
-            conn.owner = FlowUser(self.plan)
+            conn.owner = FlowUser(self.flow_plan)
         super()._send(conn, self._first_step(conn.owner, request), scheduled_ns, now_ns)
 
     def connect_and_send(self, request: Prepared, origin_ns: int, owner: object = None) -> None:
         """Connect, then send; an arrival without a session gets a new one. Usage: see base."""
         if owner is None:
-            owner = FlowUser(self.plan)
+            owner = FlowUser(self.flow_plan)
             request = self._first_step(owner, request)
         super().connect_and_send(request, origin_ns, owner)
 

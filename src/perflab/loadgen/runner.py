@@ -31,7 +31,7 @@ from typing import Any
 import uvloop
 
 from perflab.loadgen.closed_engine import ClosedEngine, ClosedFlowEngine
-from perflab.loadgen.engine import Engine, ProgressCallback
+from perflab.loadgen.engine import Engine, EngineOptions, ProgressCallback
 from perflab.loadgen.errors import RunError
 from perflab.loadgen.flow import Flow, ScenarioRequests, uses_flows
 from perflab.loadgen.metadata import machine_metadata
@@ -75,24 +75,20 @@ def make_engine(
     stream: Stream, model: LoadModel, progress: ProgressCallback | None = None
 ) -> Engine:
     """The engine for `model` (must run inside an event loop). Usage: ``make_engine(s, s.model)``"""
-    options: dict[str, Any] = {
+    options: EngineOptions = {
         "keepalive": stream.keepalive,
         "timeout_s": stream.timeout_s,
         "progress": progress,
     }
     flow_parts = stream.flow_parts()
-    if flow_parts is not None:
-        options.update(on_start=flow_parts[0], flows=flow_parts[1])
-        if isinstance(model, Closed):
-            return ClosedFlowEngine(stream.requests, model, **options)
-        if isinstance(model, Users):
-            return UsersFlowEngine(stream.requests, model, **options)
-        return OpenFlowEngine(stream.requests, model, **options)
+    if flow_parts is not None:  # flows run on their own engines: plain ones stay as lean
+        options["on_start"], options["flows"] = flow_parts
+    flows = flow_parts is not None
     if isinstance(model, Closed):
-        return ClosedEngine(stream.requests, model, **options)
+        return (ClosedFlowEngine if flows else ClosedEngine)(stream.requests, model, **options)
     if isinstance(model, Users):
-        return UsersEngine(stream.requests, model, **options)
-    return OpenEngine(stream.requests, model, **options)
+        return (UsersFlowEngine if flows else UsersEngine)(stream.requests, model, **options)
+    return (OpenFlowEngine if flows else OpenEngine)(stream.requests, model, **options)
 
 
 async def run_stream_async(stream: Stream, progress: ProgressCallback | None = None) -> Recording:

@@ -18,11 +18,11 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Sequence
+from typing import Unpack
 
 from perflab.loadgen.connection import HttpConnection, Prepared
-from perflab.loadgen.engine import Engine, ProgressCallback, User
-from perflab.loadgen.flow import Flow
-from perflab.loadgen.flow_user import FlowPlan, FlowUser
+from perflab.loadgen.engine import Engine, EngineOptions
+from perflab.loadgen.flow_user import FlowUser, User
 from perflab.loadgen.models import Users
 from perflab.loadgen.request_spec import RequestSpec
 
@@ -35,21 +35,10 @@ class UsersEngine(Engine):
         specs: Sequence[RequestSpec],
         model: Users,
         *,
-        keepalive: bool,
-        timeout_s: float,
-        progress: ProgressCallback | None = None,
-        seed: int | None = None,
-        on_start: Sequence[RequestSpec] = (),  # run by the flow engine
+        seed: int | None = None,  # think times' random generator
+        **options: Unpack[EngineOptions],
     ) -> None:
-        super().__init__(
-            specs,
-            keepalive=keepalive,
-            timeout_s=timeout_s,
-            model=model.describe(),
-            connections=model.users,
-            progress=progress,
-            on_start=on_start,
-        )
+        super().__init__(specs, model=model.describe(), connections=model.users, **options)
         self.users_model = model
         self.in_flight = 0
         self.stopping = False
@@ -116,26 +105,8 @@ class UsersEngine(Engine):
 class UsersFlowEngine(UsersEngine):
     """The users model over flows. Usage: see the module docstring."""
 
-    def __init__(
-        self,
-        specs: Sequence[RequestSpec],
-        model: Users,
-        *,
-        keepalive: bool,
-        timeout_s: float,
-        progress: ProgressCallback | None = None,
-        seed: int | None = None,
-        on_start: Sequence[RequestSpec] = (),
-        flows: Sequence[Flow] = (),
-    ) -> None:
-        super().__init__(
-            specs, model, keepalive=keepalive, timeout_s=timeout_s, progress=progress,
-            seed=seed, on_start=on_start,
-        )  # fmt: skip
-        self.plan = FlowPlan.for_engine(self, specs, on_start, flows)
-
     def _new_user(self) -> User:
-        return FlowUser(self.plan)
+        return FlowUser(self.flow_plan)
 
     def _request_for(self, user: User) -> Prepared:
         assert isinstance(user, FlowUser)
