@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from perflab.results.document import read_document
 from perflab.bench.runner import BenchOptions, run_bench
 from perflab.bench.saturation import cpu_capacity_pct, saturated_resource
 from perflab.bench.study import load_study
+from perflab.results.document import read_document
 
 CPU_STUDY = """
 title = "CPU in the loop"

@@ -15,10 +15,10 @@ import psutil
 import pytest
 
 from perflab.bench import availability, launcher
-from perflab.results.document import FORMAT, read_document
 from perflab.bench.runner import BenchOptions, run_bench
 from perflab.bench.study import load_study
 from perflab.loadgen import LatencyHistogram
+from perflab.results.document import FORMAT, read_document
 
 TINY = """
 title = "Tiny: a CPU endpoint"

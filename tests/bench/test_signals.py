@@ -87,6 +87,8 @@ def test_no_url_and_no_pid_gives_an_empty_object() -> None:
     assert signals["summary"] == {
         "cpu_s": None,
         "rss_max_bytes": None,
+        "threads_max": None,
+        "open_fds_max": None,
         "loop_lag_max_ms": None,
         "expected_wait_max_s": None,
         "shed": None,
@@ -100,7 +102,7 @@ def test_a_server_that_does_not_answer_leaves_the_psutil_part() -> None:
     wait_for_samples(sampler, 3)
     signals = sampler.stop()
     for sample in signals["series"]:
-        assert set(sample) == {"t_s", "cpu_pct", "rss_bytes"}
+        assert set(sample) == {"t_s", "cpu_pct", "rss_bytes", "threads", "open_fds", "processes"}
     assert signals["summary"]["rss_max_bytes"] > 0
     assert signals["summary"]["loop_lag_max_ms"] is None
     assert signals["summary"]["shed"] is None
@@ -149,6 +151,8 @@ def test_samples_a_real_server_under_load(tmp_path: Path) -> None:
     assert summary["loop_lag_max_ms"] == max(s["loop_lag_ms"] for s in scraped)
     assert summary["loop_lag_max_ms"] >= 100  # 200 ms of work held the loop
     assert summary["rss_max_bytes"] == max(s["rss_bytes"] for s in series)
+    assert summary["threads_max"] == max(s["threads"] for s in series) > 1
+    assert summary["open_fds_max"] == max(s["open_fds"] for s in series) > 0
     assert summary["cpu_s"] > 0
     assert summary["shed"] == 0
     waits = [s["expected_wait_s"] for s in series if "expected_wait_s" in s]

@@ -9,9 +9,9 @@ import pytest
 
 from perflab.bench.study import PROFILES, builtin_names, load_study
 from perflab.bench.study.rules import merge
-from perflab.results.errors import StudyError
 from perflab.bench.workload import cell_requests, cell_streams
 from perflab.loadgen import Closed, Open, Users
+from perflab.results.errors import StudyError
 
 BASE_URL = "http://127.0.0.1:8000"
 

@@ -1,20 +1,27 @@
-"""Whether the services a cell needs (PostgreSQL, Redis) can be reached, and why not.
+"""Whether the services a cell needs (PostgreSQL, Redis) can be reached, and the server it
+runs on (a runner of the server matrix) is installed, and why not.
 
-Checked once per run with a short TCP connect, at the URLs the servers will be given:
-``PERFLAB_DATABASE_URL`` and ``PERFLAB_REDIS_URL`` (defaults on 127.0.0.1, as in the tests).
+Services are checked once per run with a short TCP connect, at the URLs the servers will be
+given: ``PERFLAB_DATABASE_URL`` and ``PERFLAB_REDIS_URL`` (defaults on 127.0.0.1, as in the
+tests). A runner need reads ``runner:NAME:INTERFACE`` (``@PYTHON`` when the study names the
+interpreter): `perflab.bench.runners` says whether it is installed there.
 
 Usage::
 
     problem = missing_service(("redis",))   # None, or "Redis not reachable at ...: ..."
+    missing_service(("runner:gunicorn:asgi",))   # None, or "gunicorn is not installed (...)"
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Iterable
 from functools import cache
 from urllib.parse import urlsplit
+
+from perflab.bench.runners import has_module, runner_problem
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -61,6 +68,10 @@ def missing_service(needs: Iterable[str]) -> str | None:
             problem = _problem("PostgreSQL", postgres_url(), 5432)
         elif service == "redis":
             problem = _problem("Redis", redis_url(), 6379)
+        elif service.startswith("runner:"):
+            need, _, python = service.removeprefix("runner:").partition("@")
+            runner, _, interface = need.partition(":")
+            problem = runner_problem(runner, interface or "asgi", python or sys.executable)
         else:
             problem = f"unknown service {service!r}"
         if problem:
@@ -71,3 +82,4 @@ def missing_service(needs: Iterable[str]) -> str | None:
 def forget() -> None:
     """Check again on the next call (tests change the URLs). Usage: ``forget()``"""
     _unreachable.cache_clear()
+    has_module.cache_clear()

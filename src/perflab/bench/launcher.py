@@ -1,21 +1,26 @@
-"""The one way to start perflab processes (serve, downstream, worker) for the bench, the
-benchmarks and the tests: on a free port, in their own process group, logged to a file, and
-never left behind.
+"""The one way to start servers for the bench, the benchmarks and the tests: perflab's own
+processes (serve, downstream, worker) and any server command (a user's uvicorn, gunicorn,
+granian, ...): on a free port, in their own process group, logged to a file, and never left
+behind.
 
-Each process runs `python -m perflab ...` with `start_new_session=True`, so it leads its own
-process group: its server workers, offload pool and queue consumers share that group, and a
-stop that ends in SIGKILL reaches all of them. Every process started here stays in a module
-registry until it has been reaped; `stop_all()` (registered with atexit, and what the bench's
-Ctrl-C handler calls) stops whatever is still in it.
+Each process runs with `start_new_session=True`, so it leads its own process group: its
+server workers, offload pool and queue consumers share that group, and a stop that ends in
+SIGKILL reaches all of them (and any descendant that left the group: `perflab.bench.processes`).
+Every process started here stays in a module registry until it has been reaped; `stop_all()`
+(registered with atexit, and what the bench's Ctrl-C handler calls) stops whatever is still in
+it. A server is ready once its ready path answers and a process of its own tree listens on its
+port, so another program that holds the port is never measured in its place.
 
 Usage:
     with perflab_serve(["--offload", "process"], {"PERFLAB_WORKERS": "1"}, log_dir=out) as s:
         rss_bytes = tree_rss_bytes(s.pid)
+    with launch_server(["uvicorn", "shop:app", "--port", str(port)], port=port, env={},
+                       cwd=Path("."), log_dir=out, label="uvicorn shop:app") as s:
+        s.url("/items")
 """
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import contextlib
 import os
@@ -31,12 +36,34 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
+from perflab.bench.processes import (
+    end_group,
+    kill_group,
+    listens_on,
+    process_tree,
+    tree_cpu_s,
+    tree_rss_bytes,
+)
+from perflab.bench.worker_readiness import WorkerReadiness, worker_target
 from perflab.results.errors import StartError
+
+__all__ = [
+    "Launched",
+    "StartError",
+    "free_port",
+    "launch_server",
+    "perflab_downstream",
+    "perflab_serve",
+    "perflab_worker",
+    "process_tree",
+    "stop_all",
+    "tree_cpu_s",
+    "tree_rss_bytes",
+]
 
 LOG_TAIL_CHARS = 4000  # enough for a traceback, short enough for an exception message
 POLL_INTERVAL_S = 0.1
+LOG_TAIL_LINES = 30
 LEFTOVER_GRACE_S = 5.0  # after the leader exits: time for its helpers to notice and exit
 
 _live: dict[int, Launched] = {}  # pid -> process started here and not yet reaped
@@ -53,75 +80,62 @@ def free_port() -> int:
 
 @dataclass
 class Launched:
-    """A running perflab process (serve / downstream / worker) started by this module."""
+    """A running process started by this module: a perflab command or a server command."""
 
     name: str
     process: subprocess.Popen[bytes]
     base_url: str | None  # None for a worker, which listens on no port
     log_path: Path
+    label: str = ""  # how messages name it; default "perflab NAME"
+    stop_grace_s: float = 30.0  # SIGTERM, then this long before SIGKILL
+    port: int | None = None  # the port it must listen on itself to count as ready
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
+    @property
+    def title(self) -> str:
+        return self.label or f"perflab {self.name}"
+
     def url(self, path: str) -> str:
         if self.base_url is None:
-            raise ValueError(f"perflab {self.name} has no URL")
+            raise ValueError(f"{self.title} has no URL")
         return self.base_url + path
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def log_tail(self, chars: int = LOG_TAIL_CHARS) -> str:
-        text = self.log()
+    def log_tail(self, chars: int = LOG_TAIL_CHARS, lines: int = LOG_TAIL_LINES) -> str:
+        """The last `lines` lines of its log, at most `chars` characters."""
+        text = "\n".join(self.log().rstrip().splitlines()[-lines:])
         return text if len(text) <= chars else "...\n" + text[-chars:]
 
-    def terminate(self, timeout_s: float = 30.0) -> int:
+    def terminate(self, timeout_s: float | None = None) -> int:
         """Stop it and everything in its process group; return the leader's exit code.
 
         SIGTERM goes to the leader only: each perflab command passes it on to its own workers
         in order (uvicorn's supervisor, the worker supervisor), so in-flight work finishes and
-        a graceful stop exits 0. Signalling the whole group at once would kill the offload
-        pool under a server still finishing requests. What is left in the group once the
-        leader exits, or everything after `timeout_s`, gets SIGKILL.
+        a graceful stop exits 0; gunicorn, granian and hypercorn masters do the same.
+        Signalling the whole group at once would kill the offload pool under a server still
+        finishing requests. What is left in the group (or of the tree seen before the stop)
+        once the leader exits, or everything after `timeout_s` (default: its stop grace),
+        gets SIGKILL.
         """
+        grace_s = self.stop_grace_s if timeout_s is None else timeout_s
+        tree = process_tree(self.pid)
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=timeout_s)
+                self.process.wait(timeout=grace_s)
         if self.process.poll() is None:
-            _kill_group(self.pid)
+            kill_group(self.pid)
         exit_code = self.process.wait()
-        _end_leftovers(self.pid)
+        end_group(self.pid, min(grace_s, LEFTOVER_GRACE_S), remembered=tree)
         with _live_lock:
             _live.pop(self.pid, None)
         return exit_code
-
-
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
-def _group_members(pgid: int) -> list[psutil.Process]:
-    """Running processes of process group `pgid` (zombies count as gone)."""
-    members = []
-    for process in psutil.process_iter():
-        with contextlib.suppress(psutil.Error, ProcessLookupError):
-            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
-                members.append(process)
-    return members
-
-
-def _end_leftovers(pgid: int) -> None:
-    """Give what outlived the leader a short grace to exit on its own, then SIGKILL it."""
-    leftovers = _group_members(pgid)
-    if leftovers:
-        _, alive = psutil.wait_procs(leftovers, timeout=LEFTOVER_GRACE_S)
-        if alive:
-            _kill_group(pgid)
-            psutil.wait_procs(alive, timeout=LEFTOVER_GRACE_S)
 
 
 def stop_all(timeout_s: float = 10.0) -> None:
@@ -132,11 +146,38 @@ def stop_all(timeout_s: float = 10.0) -> None:
     with _live_lock:
         launched = list(_live.values())
     for item in launched:
-        with contextlib.suppress(OSError, psutil.Error):
-            item.terminate(timeout_s)
+        with contextlib.suppress(Exception):  # one that cannot be stopped must not spare the rest
+            item.terminate(min(timeout_s, item.stop_grace_s))
 
 
 atexit.register(stop_all)
+
+
+def _spawn(
+    launched_name: str,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    log_path: Path,
+    *,
+    cwd: Path | None = None,
+    preexec_fn: Callable[[], object] | None = None,
+) -> Launched:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=preexec_fn,
+        )
+    launched = Launched(launched_name, process, None, log_path)
+    with _live_lock:
+        _live[process.pid] = launched
+    return launched
 
 
 def _launch(
@@ -147,50 +188,64 @@ def _launch(
     tag: str,
     preexec_fn: Callable[[], object] | None = None,
 ) -> Launched:
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{name}-{tag}.log"
     full_env = {**os.environ, "PERFLAB_LOG_LEVEL": "warning", **(env or {})}
     command = [sys.executable, "-m", "perflab", name, *cli_args]
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            command,
-            env=full_env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=preexec_fn,
-        )
-    launched = Launched(name, process, None, log_path)
-    with _live_lock:
-        _live[process.pid] = launched
-    return launched
+    log_path = log_dir / f"{name}-{tag}.log"
+    return _spawn(name, command, full_env, log_path, preexec_fn=preexec_fn)
 
 
-def _answers(url: str, statuses: Collection[int]) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status in statuses
-    except urllib.error.HTTPError as error:
-        error.close()
-        return error.code in statuses
-    except (OSError, ValueError):
-        return False
+class _HttpReady:
+    """True once GET `url` answers one of `statuses`; remembers the last answer for errors."""
+
+    def __init__(self, url: str, statuses: Collection[int]) -> None:
+        self.url = url
+        self.statuses = statuses
+        self.last = "no answer yet"
+
+    def __call__(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url, timeout=2) as response:
+                status: int = response.status
+        except urllib.error.HTTPError as error:
+            error.close()
+            status = error.code
+        except (OSError, ValueError) as error:
+            self.last = f"no answer ({getattr(error, 'reason', error)})"
+            return False
+        self.last = f"answered {status}"
+        return status in self.statuses
+
+
+def _failure(launched: Launched, what: str) -> StartError:
+    """A StartError whose first line (what the bench's terminal shows) holds what happened and
+    the log's last line; the lines after it hold the log's last lines."""
+    tail = launched.log_tail()
+    last_line = tail.splitlines()[-1].strip() if tail.strip() else "(empty log)"
+    return StartError(
+        f"{launched.title} {what}: {last_line}\nlog {launched.log_path}, last lines:\n{tail}"
+    )
 
 
 def _wait_ready(launched: Launched, ready: Callable[[], bool], timeout_s: float) -> None:
     deadline_s = time.monotonic() + timeout_s
     while not ready():
         if launched.process.poll() is not None:
-            raise StartError(
-                f"perflab {launched.name} exited with {launched.process.returncode} before it "
-                f"was ready; log {launched.log_path}:\n{launched.log_tail()}"
-            )
+            code = launched.process.returncode
+            raise _failure(launched, f"exited with {code} before it was ready")
         if time.monotonic() > deadline_s:
-            raise StartError(
-                f"perflab {launched.name} not ready after {timeout_s:g} s; "
-                f"log {launched.log_path}:\n{launched.log_tail()}"
-            )
+            last = getattr(ready, "last", None)
+            answer = f" ({ready.url} {last})" if isinstance(ready, _HttpReady) else ""
+            raise _failure(launched, f"not ready after {timeout_s:g} s{answer}")
         time.sleep(POLL_INTERVAL_S)
+    if launched.port is not None and not listens_on(launched.pid, launched.port):
+        if launched.process.poll() is not None:
+            code = launched.process.returncode
+            raise _failure(launched, f"exited with {code} while another program answered")
+        raise _failure(
+            launched,
+            f"port {launched.port} answers, but no process of this server listens on it "
+            "(another program holds the port, or the command ignores {port})",
+        )
 
 
 @contextlib.contextmanager
@@ -201,6 +256,36 @@ def _running(launched: Launched, ready: Callable[[], bool], timeout_s: float) ->
         yield launched
     finally:
         launched.terminate()
+
+
+@contextlib.contextmanager
+def launch_server(
+    argv: Sequence[str],
+    *,
+    port: int,
+    env: Mapping[str, str],
+    cwd: Path,
+    log_dir: Path,
+    label: str,
+    host: str = "127.0.0.1",
+    ready_path: str = "/",
+    ready_timeout_s: float = 60.0,
+    stop_grace_s: float = 10.0,
+) -> Iterator[Launched]:
+    """Run a server command (argv already holds `port`) until the block ends; ready once
+    `ready_path` answers 2xx and a process of its tree listens on `port`. `env` is added to
+    this process's environment. Raises StartError (exit code and log tail) when it exits or is
+    not ready in time; the stop is SIGTERM, then SIGKILL after `stop_grace_s`.
+
+    Usage: ``with launch_server(argv, port=p, env={}, cwd=d, log_dir=o, label="x") as s:``
+    """
+    log_path = log_dir / f"server-{port}.log"
+    launched = _spawn("server", argv, {**os.environ, **env}, log_path, cwd=cwd)
+    launched.label, launched.stop_grace_s, launched.port = label, stop_grace_s, port
+    launched.base_url = f"http://{host}:{port}"
+    ready = _HttpReady(launched.url(ready_path), range(200, 300))
+    with _running(launched, ready, ready_timeout_s) as running:
+        yield running
 
 
 @contextlib.contextmanager
@@ -223,9 +308,9 @@ def perflab_serve(
     port = free_port()
     cli_args = ["--port", str(port), *args]
     launched = _launch("serve", cli_args, env, log_dir, str(port), preexec_fn)
-    launched.base_url = f"http://127.0.0.1:{port}"
-    url = launched.url(ready_path)
-    with _running(launched, lambda: _answers(url, ready_statuses), ready_timeout_s) as running:
+    launched.base_url, launched.port = f"http://127.0.0.1:{port}", port
+    ready = _HttpReady(launched.url(ready_path), ready_statuses)
+    with _running(launched, ready, ready_timeout_s) as running:
         yield running
 
 
@@ -245,9 +330,8 @@ def perflab_downstream(
     port = free_port()
     cli_args = ["--port", str(port), "--latency-s", str(latency_s)]
     launched = _launch("downstream", cli_args, env, log_dir, str(port), preexec_fn)
-    launched.base_url = f"http://127.0.0.1:{port}"
-    url = launched.url("/healthz")
-    with _running(launched, lambda: _answers(url, (200,)), 120.0) as running:
+    launched.base_url, launched.port = f"http://127.0.0.1:{port}", port
+    with _running(launched, _HttpReady(launched.url("/healthz"), (200,)), 120.0) as running:
         yield running
 
 
@@ -264,7 +348,7 @@ def perflab_worker(
 
     Usage: `with perflab_worker(["--processes", "2"], {"PERFLAB_REDIS_URL": url}, log_dir=out):`
     """
-    ready = _WorkerReadiness(*_worker_target(args, env))
+    ready = WorkerReadiness(*worker_target(args, env))
     launched = _launch("worker", args, env, log_dir, str(time.monotonic_ns()))
     ready.pid = launched.pid
     try:
@@ -272,87 +356,3 @@ def perflab_worker(
             yield running
     finally:
         ready.close()
-
-
-def _worker_target(args: Sequence[str], env: Mapping[str, str] | None) -> tuple[str, str, int]:
-    """The Redis URL, namespace and process count `perflab worker ARGS` will use."""
-    from perflab.config import Settings
-
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument("--redis")
-    parser.add_argument("--namespace")
-    parser.add_argument("--processes", type=int, default=0)
-    known, _ = parser.parse_known_args(list(args))
-    merged = {**os.environ, **(env or {})}
-    fields = Settings.model_fields
-    redis_url = known.redis or merged.get("PERFLAB_REDIS_URL") or fields["redis_url"].default
-    namespace = (
-        known.namespace
-        or merged.get("PERFLAB_QUEUE_NAMESPACE")
-        or fields["queue_namespace"].default
-    )
-    return str(redis_url), str(namespace), known.processes or os.cpu_count() or 1
-
-
-class _WorkerReadiness:
-    """True once `processes` consumers of the worker's own process tree are live in Redis.
-
-    Consumer names carry their pid (namespace:host:pid:token), so entries left by earlier
-    workers in the same namespace never count: the log cannot tell (the default log level
-    hides the consumers' start lines) and a count of new entries can be fooled.
-    """
-
-    def __init__(self, redis_url: str, namespace: str, processes: int) -> None:
-        import redis
-
-        from perflab.app.offload.streams import QueueNames
-
-        self.pid = 0  # set once the worker runs
-        self.processes = processes
-        self.key = QueueNames(namespace).workers
-        self.client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
-        self.redis_error: type[Exception] = redis.RedisError
-
-    def __call__(self) -> bool:
-        tree = {process.pid for process in process_tree(self.pid)}
-        try:
-            members: list[bytes] = self.client.zrange(self.key, 0, -1)  # type: ignore[assignment]  # sync client: a list, not an awaitable
-            names = [member.decode() for member in members]
-        except self.redis_error:
-            return False  # Redis not (yet) reachable: the worker retries too; the deadline rules
-        pids = {int(name.split(":")[-2]) for name in names if name.count(":") >= 3}
-        return len(pids & tree) >= self.processes
-
-    def close(self) -> None:
-        self.client.close()
-
-
-def process_tree(pid: int) -> list[psutil.Process]:
-    """A process and all its descendants (server workers, offload pool); [] once it is gone.
-
-    Usage: `pids = [p.pid for p in process_tree(server.pid)]`
-    """
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
-
-
-def tree_rss_bytes(pid: int) -> int:
-    """Resident memory of a process and all its descendants. Usage: `tree_rss_bytes(s.pid)`"""
-    total = 0
-    for process in process_tree(pid):
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess):
-            total += process.memory_info().rss
-    return total
-
-
-def tree_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process and its live descendants. Usage: `tree_cpu_s(pid)`"""
-    total = 0.0
-    for process in process_tree(pid):
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess):
-            times = process.cpu_times()
-            total += times.user + times.system
-    return total

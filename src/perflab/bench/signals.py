@@ -1,12 +1,17 @@
-"""Server-side signals sampled while a load runs: the server's own /metrics and the CPU and
-memory of its process tree, one sample per interval (the "signals" object of
-docs/results-format.md).
+"""Server-side signals sampled while a load runs: the server's own /metrics and the CPU,
+memory, threads and open file descriptors of its process tree, one sample per interval (the
+"signals" object of docs/results-format.md). A foreign server (a study's own command) is
+sampled the same way: its whole tree through psutil, its /metrics when it serves Prometheus
+text; a server with no /metrics (a 404 or anything but Prometheus text on the first scrape)
+is not scraped again.
 
 A perflab server exports Prometheus text in multiprocess mode: each gauge is already merged
 over server workers (livemax / livesum), and some carry labels (resource, kernel, reason).
 What is left to combine is across labels: waits and lags take the max (the worst resource
 is what a request meets), counts take the sum. A metric the server does not export in this
-configuration stays out of the sample, never 0.
+configuration stays out of the sample, never 0. Besides perflab's own names, the requests in
+progress that common instrumentations export (prometheus-fastapi-instrumentator,
+starlette-exporter) are read as ``in_progress``.
 
 Usage:
     sampler = SignalSampler(server.base_url, server.pid, interval_s=1.0)
@@ -20,8 +25,10 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import psutil
@@ -38,9 +45,19 @@ METRIC_FIELDS: dict[str, tuple[str, Callable[[Iterable[float]], float], float]] 
     "expected_wait_s": ("perflab_admission_expected_wait_seconds", max, 1.0),
     "queue_backlog": ("perflab_queue_backlog", sum, 1.0),
     "shed_total": ("perflab_admission_shed_total", sum, 1.0),
+    "in_progress": ("http_requests_inprogress", sum, 1.0),
 }
+# Other names of a field: the same gauge under another instrumentation's name.
+ALIASES = {"starlette_requests_in_progress": "in_progress"}
 COUNT_FIELDS = frozenset(
-    {"threadpool_in_use", "offload_in_flight", "offload_queued", "queue_backlog", "shed_total"}
+    {
+        "threadpool_in_use",
+        "offload_in_flight",
+        "offload_queued",
+        "queue_backlog",
+        "shed_total",
+        "in_progress",
+    }
 )
 
 
@@ -50,7 +67,7 @@ def parse_metrics(text: str) -> dict[str, float | int]:
     Usage: `parse_metrics(urlopen(base_url + "/metrics").read().decode())["loop_lag_ms"]`
     """
     values: dict[str, list[float]] = {}
-    wanted = {name: field for field, (name, _, _) in METRIC_FIELDS.items()}
+    wanted = {name: field for field, (name, _, _) in METRIC_FIELDS.items()} | ALIASES
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             field = wanted.get(sample.name)
@@ -64,16 +81,31 @@ def parse_metrics(text: str) -> dict[str, float | int]:
     return parsed
 
 
-def _tree_cpu_and_rss(pid: int) -> tuple[float, int] | None:
-    """CPU seconds and resident bytes of a process tree; None once the process is gone."""
-    cpu_s, rss_bytes, alive = 0.0, 0, False
+@dataclass
+class TreeReading:
+    """What a process tree holds at one moment. Usage: ``read_tree(pid).rss_bytes``"""
+
+    cpu_s: float = 0.0
+    rss_bytes: int = 0
+    threads: int = 0
+    open_fds: int = 0  # files, sockets and pipes
+    processes: int = 0
+
+
+def read_tree(pid: int) -> TreeReading | None:
+    """CPU seconds, resident bytes, threads and open descriptors of a process tree; None once
+    the process is gone. Usage: ``read_tree(server.pid)``"""
+    reading = TreeReading()
     for process in process_tree(pid):
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess):
-            times = process.cpu_times()
-            rss_bytes += process.memory_info().rss
-            cpu_s += times.user + times.system
-            alive = True
-    return (cpu_s, rss_bytes) if alive else None
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            with process.oneshot():
+                times = process.cpu_times()
+                reading.rss_bytes += process.memory_info().rss
+                reading.cpu_s += times.user + times.system
+                reading.threads += process.num_threads()
+                reading.open_fds += process.num_fds()
+            reading.processes += 1
+    return reading if reading.processes else None
 
 
 class SignalSampler:
@@ -99,15 +131,17 @@ class SignalSampler:
         self._last_cpu: tuple[float, float] | None = None  # (monotonic s, tree CPU s)
         self._cpu_start_s: float | None = None
         self._shed_start: float | int | None = None
+        self._scraped = False  # the first scrape decides whether the server has /metrics
+        self._no_metrics = False
 
     def start(self, t0_unix_s: float) -> None:
         """Begin sampling; each sample's t_s is seconds since `t0_unix_s` (the load start)."""
         self._t0_unix_s = t0_unix_s
         if self.pid is not None:
-            reading = _tree_cpu_and_rss(self.pid)
+            reading = read_tree(self.pid)
             if reading is not None:
-                self._cpu_start_s = reading[0]
-                self._last_cpu = (time.monotonic(), reading[0])
+                self._cpu_start_s = reading.cpu_s
+                self._last_cpu = (time.monotonic(), reading.cpu_s)
         if self.base_url is None and self.pid is None:
             return  # nothing to sample
         self._thread = threading.Thread(target=self._run, name="perflab-signals", daemon=True)
@@ -119,8 +153,8 @@ class SignalSampler:
         if self._thread is not None:
             self._thread.join(timeout=self.interval_s + self.scrape_timeout_s + 10)
         cpu_end_s = None
-        if self.pid is not None and (reading := _tree_cpu_and_rss(self.pid)) is not None:
-            cpu_end_s = reading[0]
+        if self.pid is not None and (reading := read_tree(self.pid)) is not None:
+            cpu_end_s = reading.cpu_s
         shed_end = self.scrape().get("shed_total")
         return {
             "interval_s": self.interval_s,
@@ -130,13 +164,24 @@ class SignalSampler:
 
     def scrape(self) -> dict[str, float | int]:
         """The server's /metrics as sample fields; {} when there is none or it did not answer."""
-        if self.base_url is None:
+        if self.base_url is None or self._no_metrics:
             return {}
+        first = not self._scraped
+        self._scraped = True
         try:
             url = self.base_url + "/metrics"
             with urllib.request.urlopen(url, timeout=self.scrape_timeout_s) as response:
+                content_type = response.headers.get("Content-Type", "")
+                prometheus = "text/plain" in content_type or "openmetrics" in content_type
                 text = response.read().decode()
+            if first and not prometheus:
+                self._no_metrics = True  # an app page or JSON at /metrics: not Prometheus text
+                return {}
             return parse_metrics(text)
+        except urllib.error.HTTPError as error:
+            error.close()
+            self._no_metrics = first and error.code in (404, 405)  # no /metrics on this server
+            return {}
         except Exception:  # a busy or stopping server: this sample gets psutil's part only
             return {}
 
@@ -152,14 +197,17 @@ class SignalSampler:
 
     def _sample(self) -> dict[str, float | int]:
         sample: dict[str, float | int] = {"t_s": round(time.time() - self._t0_unix_s, 3)}
-        if self.pid is not None and (reading := _tree_cpu_and_rss(self.pid)) is not None:
-            now_s, cpu_s = time.monotonic(), reading[0]
+        if self.pid is not None and (reading := read_tree(self.pid)) is not None:
+            now_s, cpu_s = time.monotonic(), reading.cpu_s
             if self._last_cpu is not None and now_s > self._last_cpu[0]:
                 # A replaced worker takes its CPU seconds with it: never a negative rate.
                 used_s = max(0.0, cpu_s - self._last_cpu[1])
                 sample["cpu_pct"] = round(100.0 * used_s / (now_s - self._last_cpu[0]), 1)
             self._last_cpu = (now_s, cpu_s)
-            sample["rss_bytes"] = reading[1]
+            sample["rss_bytes"] = reading.rss_bytes
+            sample["threads"] = reading.threads
+            sample["open_fds"] = reading.open_fds
+            sample["processes"] = reading.processes
         sample.update(self.scrape())
         return sample
 
@@ -181,6 +229,8 @@ class SignalSampler:
         return {
             "cpu_s": cpu_s,
             "rss_max_bytes": most("rss_bytes"),
+            "threads_max": most("threads"),
+            "open_fds_max": most("open_fds"),
             "loop_lag_max_ms": most("loop_lag_ms"),
             "expected_wait_max_s": most("expected_wait_s"),
             "shed": shed,

@@ -1,8 +1,11 @@
 """Start what one cell runs against: `perflab serve` (with `perflab worker`s and `perflab
-downstream` when the cell needs them) on free ports, or nothing for a user's own URL.
+downstream` when the cell needs them) on free ports, a study's own server command (or app on a
+runner: `perflab.bench.server_command`) on a free port, or nothing for a user's own URL.
 
 Every process comes from `perflab.bench.launcher`, in its own process group, and is stopped when
-the block ends, whatever happened inside it.
+the block ends, whatever happened inside it. A cell on PostgreSQL gets a database of its own
+for each run (`perflab.bench.fresh_database`), dropped when the block ends, so every repeat
+starts from the same state.
 
 Usage::
 
@@ -21,6 +24,8 @@ from typing import Any
 
 from perflab.bench import launcher
 from perflab.bench.availability import postgres_url, redis_url
+from perflab.bench.fresh_database import fresh_database
+from perflab.bench.server_command import server_command
 from perflab.bench.study import CellPlan, Study
 
 
@@ -67,8 +72,16 @@ def cell_target(study: Study, plan: CellPlan, *, log_dir: Path) -> Iterator[Targ
         assert study.base_url is not None  # study.py: no [server] means a base_url is given
         yield Target(study.base_url.rstrip("/"), study.pid)
         return
+    if plan.foreign:
+        with foreign_server(plan, log_dir=log_dir) as server:
+            assert server.base_url is not None
+            yield Target(server.base_url, server.pid)
+        return
     env = server_env(plan, log_dir / "data")
     with contextlib.ExitStack() as stack:
+        if plan.settings.get("database") == "postgres":
+            # Entered first, so it is dropped last: after every process using it has stopped.
+            env["PERFLAB_DATABASE_URL"] = stack.enter_context(fresh_database(postgres_url()))
         if plan.settings.get("downstream_service"):
             latency_s = float(plan.settings.get("downstream_latency_s", 5.0))
             downstream = stack.enter_context(
@@ -86,3 +99,28 @@ def cell_target(study: Study, plan: CellPlan, *, log_dir: Path) -> Iterator[Targ
         )
         assert server.base_url is not None
         yield Target(server.base_url, server.pid)
+
+
+@contextlib.contextmanager
+def foreign_server(plan: CellPlan, *, log_dir: Path) -> Iterator[launcher.Launched]:
+    """The cell's own server command (or app on a runner), on a free port, until the block
+    ends. Raises StartError with its exit code and log tail. Usage: ``foreign_server(plan, ...)``
+    """
+    assert plan.server is not None
+    port = launcher.free_port()
+    variables = plan.settings.get("vars", {})
+    command = server_command(
+        plan.server, variables, plan.base_dir, port=port, extra_env=plan.settings.get("env")
+    )
+    with launcher.launch_server(
+        command.argv,
+        port=port,
+        env=command.env,
+        cwd=command.cwd,
+        log_dir=log_dir,
+        label=command.label,
+        ready_path=command.ready_path,
+        ready_timeout_s=command.ready_timeout_s,
+        stop_grace_s=command.stop_grace_s,
+    ) as server:
+        yield server

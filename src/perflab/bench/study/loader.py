@@ -1,8 +1,10 @@
 """Studies as data: read a study TOML, check it, and resolve its cells for one profile.
 
 The five seeds' studies live in ``perflab/bench/studies/*.toml``; a user's own study is any TOML
-file with ``base_url`` and no ``[base.server]`` (no perflab server is started for it). See
-docs/bench.md for the file format; `rules` holds what a file may say and how overrides merge.
+file: with ``[base.server]`` naming a ``command`` or an ``app`` (started per cell, like
+perflab's own service: `perflab.bench.server_command`), or with ``base_url`` and no
+``[base.server]`` (a service already running; nothing is started for it). See docs/bench.md
+for the file format; `rules` holds what a file may say and how overrides merge.
 
 Usage::
 
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from perflab.bench.goals import parse_goals
+from perflab.bench.server_command import check_server
 from perflab.bench.study.model import CellPlan, Reference, Study
 from perflab.bench.study.rules import (
     CELL_KEYS,
@@ -30,6 +33,7 @@ from perflab.bench.study.rules import (
     TOP_KEYS,
     check_keys,
     check_settings,
+    is_foreign_server,
     merge,
 )
 from perflab.results.errors import StudyError
@@ -83,9 +87,15 @@ def _resolve(document: dict[str, Any], path: Path, profile: str) -> Study:
     base = check_keys(document.get("base", {}), SETTING_KEYS, "[base]")
     base = merge(base, {"needs": list(document.get("needs", []))}) if "needs" in document else base
     if "base_url" in document and "server" in base:
-        raise StudyError("a study with `base_url` runs against that URL: drop [base.server]")
+        raise StudyError(
+            "a study with `base_url` runs against that URL, and [base.server] starts a server: "
+            "drop one of them"
+        )
     if "base_url" not in document and "server" not in base:
-        raise StudyError("give [base.server] (perflab serve options) or a top-level base_url")
+        raise StudyError(
+            "give [base.server] (a `command` or an `app` to start, or perflab serve options) "
+            "or a top-level base_url"
+        )
     cell_tables = document.get("cell") or [{"name": "default", "label": "as configured"}]
     profiles = check_keys(document.get("profile", {}), set(document.get("profile", {})), "")
     if profiles and profile not in profiles:
@@ -99,7 +109,7 @@ def _resolve(document: dict[str, Any], path: Path, profile: str) -> Study:
     if unknown:
         raise StudyError(f"[profile.{profile}] cells: unknown cell(s) {unknown}; cells: {names}")
     profile_base = {k: v for k, v in chosen.items() if k not in ("cells", "cell", "slo_p99_ms")}
-    cells = [_cell(t, base, profile_base, per_cell) for t in cell_tables]
+    cells = [_cell(t, base, profile_base, per_cell, path.parent) for t in cell_tables]
     return Study(
         name=path.stem,
         path=path,
@@ -132,6 +142,7 @@ def _cell(
     base: dict[str, Any],
     profile_base: dict[str, Any],
     per_cell: dict[str, Any],
+    base_dir: Path,
 ) -> CellPlan:
     name = str(table["name"])
     where = f"cell {name}"
@@ -146,7 +157,11 @@ def _cell(
     if "stream" in settings and "load" in settings and "stream" not in base:
         settings.pop("load")  # a cell that switches to streams drops the single load
     check_settings(settings, where)
-    return CellPlan(name, label, role, settings)
+    server = settings.get("server")
+    if is_foreign_server(server):
+        variables = settings.get("vars", {})
+        check_server(server, variables, base_dir, f"{where}: [server]", settings.get("env"))
+    return CellPlan(name, label, role, settings, base_dir)
 
 
 def _reference(table: dict[str, Any], index: int, cells: list[str]) -> Reference:

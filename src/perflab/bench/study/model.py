@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from perflab.bench.goals import Goal
+from perflab.bench.server_command import command_template, is_foreign
 from perflab.results.errors import StudyError
 
 
@@ -48,21 +49,32 @@ class CellPlan:
     label: str
     role: str
     settings: dict[str, Any]  # SETTING_KEYS, merged: base < profile < cell < profile.cell
+    base_dir: Path = Path(".")  # the study file's folder: a server command's cwd is relative to it
 
     @property
     def server(self) -> dict[str, Any] | None:
-        """`perflab serve` options, or None for a user's own URL. Usage: ``plan.server``"""
+        """`perflab serve` options, a foreign server (command / app), or None for a user's own
+        URL. Usage: ``plan.server``"""
         server = self.settings.get("server")
         return dict(server) if server is not None else None
+
+    @property
+    def foreign(self) -> bool:
+        """Whether the cell starts a server command (or an app on a runner), not perflab."""
+        return is_foreign(self.server)
 
     @property
     def needs(self) -> tuple[str, ...]:
         """Services this cell needs (postgres, redis), explicit or implied by its settings."""
         needs = set(self.settings.get("needs", []))
+        server = self.server or {}
         if self.settings.get("database") == "postgres":
             needs.add("postgres")
-        if (self.server or {}).get("offload") == "queue":
+        if server.get("offload") == "queue" and not self.foreign:
             needs.add("redis")
+        if "app" in server:  # the runner must be installed (availability.py checks it)
+            runner = f"runner:{server.get('runner', 'uvicorn')}:{server.get('interface', 'asgi')}"
+            needs.add(f"{runner}@{server['python']}" if "python" in server else runner)
         return tuple(sorted(needs))
 
     @property
@@ -77,8 +89,12 @@ class CellPlan:
             load: dict[str, Any] = {"streams": [dict(s) for s in settings["stream"]]}
         else:
             load = dict(settings["load"])
+        server = self.server
+        if server is not None and self.foreign:
+            variables = settings.get("vars", {})
+            server["command_line"] = command_template(server, variables, self.base_dir)
         return {
-            "server": self.server,
+            "server": server,
             "env": {k: str(v) for k, v in sorted(settings.get("env", {}).items())},
             "database": settings.get("database"),
             "vars": dict(settings.get("vars", {})),

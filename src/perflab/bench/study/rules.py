@@ -3,7 +3,12 @@
 A study file has metadata at the top, a ``[base]`` table, ``[[cell]]`` tables that override the
 base, ``[profile.NAME]`` tables that override both (and pick cells), and ``[[reference]]`` rows.
 Overrides merge deeply: tables key by key, and lists of named tables (``[[request]]``,
-``[[stream]]``) name by name, so a cell can change one request's path without restating it.
+``[[stream]]``, ``[[on_start]]``, ``[[flow]]``) name by name, so a cell can change one
+request's path without restating it. A ``server`` table that names another ``command`` drops
+the ``app``/``runner`` it overrides, and the other way round.
+
+A ``[server]`` table with ``command`` or ``app`` is a foreign server (`FOREIGN_SERVER_KEYS`,
+`perflab.bench.server_command`): any environment variables, no perflab-only settings.
 
 Usage: ``merged = merge(base, cell_overrides); check_keys(table, SETTING_KEYS, "cell x")``
 """
@@ -21,7 +26,7 @@ TOP_KEYS = {
     "slo_p99_ms",
     "needs",
     "main_request",
-    "base_url",  # a user's own service: no perflab server is started
+    "base_url",  # a user's own running service: nothing is started
     "pid",  # optional: that service's process, for CPU and memory signals
     "base",
     "cell",
@@ -31,13 +36,15 @@ TOP_KEYS = {
 }
 # Keys of [base], of a [[cell]] and of a [profile.X]: what a cell's run is made of.
 SETTING_KEYS = {
-    "server",  # `perflab serve` options
-    "env",  # PERFLAB_* variables for the server (and workers)
+    "server",  # `perflab serve` options, or a foreign server (command / app + runner)
+    "env",  # PERFLAB_* variables for perflab's server (and workers); any for a foreign one
     "database",  # "sqlite" (a fresh file per cell) | "postgres" (PERFLAB_DATABASE_URL)
     "vars",  # substituted into request paths: "{name}"
     "load",  # one stream's load model and its parameters
     "stream",  # or several streams, side by side in separate processes
     "request",  # loadgen scenario request tables (+ body = { generator = "..." })
+    "on_start",  # requests each user runs once, first (a login); scenario syntax
+    "flow",  # [[flow]]: name, weight, steps (request names run in order, captures passed on)
     "warmup_s",
     "timeout_s",
     "keepalive",
@@ -51,6 +58,23 @@ CELL_KEYS = SETTING_KEYS | {"name", "label", "role"}
 PROFILE_KEYS = SETTING_KEYS | {"cells", "cell", "slo_p99_ms"}
 PROFILE_CELL_KEYS = SETTING_KEYS | {"label"}
 SERVER_KEYS = {"workers", "server", "offload", "threads", "downstream"}
+FOREIGN_SERVER_KEYS = {
+    "command",  # a shell-style command line with {port} (and {host}, {workers}, {vars})
+    "app",  # or "module:attr", started by `runner` (perflab.bench.runners)
+    "runner",  # uvicorn (default) | gunicorn | granian | hypercorn | fastapi
+    "interface",  # asgi (default) | wsgi
+    "workers",
+    "python",  # the interpreter that runs `runner` (default: perflab's own)
+    "args",  # extra arguments appended to the command line
+    "cwd",  # relative to the study file
+    "env",  # any variables
+    "ready",  # the path polled until it answers 2xx (default "/")
+    "ready_timeout_s",
+    "stop_grace_s",  # SIGTERM, then SIGKILL after this long
+}
+_COMMAND_KEYS = {"command"}
+_APP_KEYS = {"app", "runner", "interface"}
+PERFLAB_ONLY = ("database", "queue_workers", "downstream_service", "downstream_latency_s")
 REFERENCE_KEYS = {
     "cell",
     "request",  # the request name the figures are for (seed 003: small vs large), or absent
@@ -107,7 +131,10 @@ def merge(base: Any, override: Any) -> Any:
             return dict(override)  # another load model: the old parameters mean nothing
         merged = dict(base)
         for key, value in override.items():
-            merged[key] = merge(base[key], value) if key in base else value
+            if key == "server" and isinstance(value, dict) and isinstance(base.get(key), dict):
+                merged[key] = merge(_server_base(base[key], value), value)
+            else:
+                merged[key] = merge(base[key], value) if key in base else value
         return merged
     if _named(base) and _named(override):
         by_name = {item["name"]: item for item in base}
@@ -115,6 +142,21 @@ def merge(base: Any, override: Any) -> Any:
             by_name[item["name"]] = merge(by_name.get(item["name"], {}), item)
         return list(by_name.values())
     return override
+
+
+def _server_base(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """The base server table without what `override` replaces: a command replaces an app and
+    its runner, an app or runner replaces a command."""
+    if _COMMAND_KEYS & set(override):
+        return {k: v for k, v in base.items() if k not in _APP_KEYS}
+    if _APP_KEYS & set(override):
+        return {k: v for k, v in base.items() if k not in _COMMAND_KEYS}
+    return base
+
+
+def is_foreign_server(server: Any) -> bool:
+    """A [server] table that names a command or an app. Usage: ``is_foreign_server(t)``"""
+    return isinstance(server, dict) and ("command" in server or "app" in server)
 
 
 def check_load(load: Any, where: str, extra: set[str] | None = None) -> dict[str, Any]:
@@ -129,16 +171,29 @@ def check_load(load: Any, where: str, extra: set[str] | None = None) -> dict[str
 
 def check_settings(settings: dict[str, Any], where: str) -> None:
     """Validate the merged settings of one cell. Usage: ``check_settings(resolved, "cell x")``"""
-    check_keys(settings.get("server", {}), SERVER_KEYS, f"{where}: [server]")
+    server = settings.get("server", {})
+    foreign = is_foreign_server(server)
+    check_keys(server, FOREIGN_SERVER_KEYS if foreign else SERVER_KEYS, f"{where}: [server]")
     check_keys(settings.get("knee", {}), KNEE_KEYS, f"{where}: knee")
+    if foreign:
+        check_keys(server.get("env", {}), set(server.get("env", {})), f"{where}: [server] env")
+        given = [key for key in PERFLAB_ONLY if key in settings]
+        if given:
+            raise StudyError(
+                f"{where}: {given} are settings of perflab's own service, not of "
+                "a server command; give the server what it needs in [server] env"
+            )
     for key in ("env", "vars"):
         table = check_keys(settings.get(key, {}), set(settings.get(key, {})), f"{where}: [{key}]")
         for name, value in table.items():
             if not isinstance(value, str | int | float | bool):
                 raise StudyError(f"{where}: [{key}] {name} must be a string or number")
     bad_env = sorted(k for k in settings.get("env", {}) if not k.startswith("PERFLAB_"))
-    if bad_env:
-        raise StudyError(f"{where}: [env] holds PERFLAB_* settings only, not {bad_env}")
+    if bad_env and not foreign:
+        raise StudyError(
+            f"{where}: [env] holds PERFLAB_* settings only, not {bad_env} (a server command's "
+            "environment takes any variables)"
+        )
     database = settings.get("database")
     if database is not None and database not in DATABASES:
         raise StudyError(f"{where}: database must be one of {list(DATABASES)}, got {database!r}")
@@ -154,3 +209,8 @@ def check_settings(settings: dict[str, Any], where: str) -> None:
         check_load(stream, f"{where}: stream #{index + 1}", STREAM_KEYS)
     if not settings.get("request"):
         raise StudyError(f"{where}: needs at least one [[request]] table")
+    for key in ("on_start", "flow"):
+        tables = settings.get(key, [])
+        if not isinstance(tables, list) or not all(isinstance(t, dict) and "name" in t
+                                                   for t in tables):  # fmt: skip
+            raise StudyError(f"{where}: [[{key}]] tables each need a `name`")
