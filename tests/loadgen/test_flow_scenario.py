@@ -170,3 +170,14 @@ def test_flow_lists_must_be_tables() -> None:
     for key in ("flow", "on_start"):
         with pytest.raises(ScenarioError, match=rf"`{key}` is a list of tables"):
             parse_scenario({"request": [request], key: 3}, Path("."))
+
+
+def test_scenario_requests_carry_flows_into_generator_processes(
+    flow_server: FlowServer, tmp_path: Path
+) -> None:
+    scenario = load_scenario(_write(tmp_path, flow_server.port))
+    recording = run(scenario.requests, Closed(2 * 11, 2), processes=2)  # pickled to children
+    assert recording.processes == 2
+    assert recording.names["login"].requests == 2
+    assert recording.total().failure_count == 0
+    assert recording.flows["flows"][0]["name"] == "buy"

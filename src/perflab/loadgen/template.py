@@ -66,14 +66,14 @@ def _names_pattern(names: Collection[str]) -> bytes:
 
 
 def find_placeholders(spec: RequestSpec, names: Collection[str]) -> frozenset[str]:
-    """Which of `names` a request uses as ``{name}`` (path, headers, body bytes given as data).
-
-    Usage: ``find_placeholders(spec, {"token", "item"})  # -> frozenset({"item"})``
+    """Which of `names` a request uses as ``{name}``: in its head or its body (given as data),
+    the places `WireTemplate.of` fills. Usage: ``find_placeholders(spec, {"token", "item"})``
     """
     if not names:
         return frozenset()
     pattern = re.compile(rb"\{(" + _names_pattern(names) + rb")\}")
-    places = [spec.target.encode(), *(v.encode() for v in spec.headers.values())]
+    head = "\r\n".join(spec.head_lines(keepalive=True, body_length=None))
+    places = [head.encode("latin-1", "replace")]
     if spec.body.factory is None:
         places.append(spec.body.data)
     return frozenset(m.group(1).decode() for text in places for m in pattern.finditer(text))
