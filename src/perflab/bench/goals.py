@@ -12,11 +12,20 @@ drift together) or as an absolute value::
     request = "blur"                 # optional: one request name (default: the main request)
     at_least = 1.6                   # and/or at_most
     profiles = ["quick", "full"]     # optional: the profiles it applies to (default: all)
+    min_cores = 3                    # optional: checked only where this many cores are usable
     reason = "2 cores: the pool uses both, the loop one"
     source = "DESIGN.md, 'Facts worth knowing'"
 
-A goal whose cells did not run (skipped, failed, or not in this profile) is "not measured",
-never met; `perflab bench --strict` fails on a goal "not met".
+A goal whose cells did not run (skipped, failed, or not in this profile), or that needs more
+cores than the machine has, is "not measured", never met; `perflab bench --strict` fails on a
+goal "not met".
+
+Metrics: the client's percentiles of the request (``p50`` ... ``p999``, ms), ``throughput``
+(correct answers per second), ``errors`` (% of requests that failed, for any reason),
+``shed`` (% answered 503 with Retry-After: refused on purpose, at once), ``lost`` (% failed
+for any other reason, or never sent by an open schedule that fell behind: what a shedding
+service must keep at 0), and the server's ``cpu_us_per_request``, ``loop_lag_max`` (ms) and
+``rss_max`` (MB).
 
 Usage::
 
@@ -26,6 +35,7 @@ Usage::
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,12 +52,23 @@ GOAL_KEYS = {
     "at_least",
     "at_most",
     "profiles",
+    "min_cores",
     "reason",
     "source",
 }
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
 # What a goal may measure: the client's figures of the request, and the server's signals.
-METRICS = (*PERCENTILES, "throughput", "errors", "cpu_us_per_request", "loop_lag_max", "rss_max")
+METRICS = (
+    *PERCENTILES,
+    "throughput",
+    "errors",
+    "shed",
+    "lost",
+    "cpu_us_per_request",
+    "loop_lag_max",
+    "rss_max",
+)
+SHED = "shed"  # perflab.loadgen.expectation's kind for a 503 with Retry-After
 
 
 @dataclass(frozen=True)
@@ -62,6 +83,7 @@ class Goal:
     at_least: float | None = None
     at_most: float | None = None
     profiles: tuple[str, ...] = ()  # empty: every profile
+    min_cores: int | None = None  # fewer usable cores: not measured
     reason: str = ""
     source: str = ""
 
@@ -107,6 +129,9 @@ def _goal(table: Any, index: int, cells: list[str]) -> Goal:
     profiles = table.get("profiles", [])
     if not isinstance(profiles, list) or not all(isinstance(p, str) for p in profiles):
         raise StudyError(f"{where}: `profiles` must be a list of profile names")
+    min_cores = table.get("min_cores")
+    if min_cores is not None and (type(min_cores) is not int or min_cores < 1):
+        raise StudyError(f"{where}: `min_cores` must be a whole number of cores, at least 1")
     return Goal(
         name=table["name"],
         cell=table["cell"],
@@ -116,19 +141,35 @@ def _goal(table: Any, index: int, cells: list[str]) -> Goal:
         at_least=_float(bounds["at_least"]),
         at_most=_float(bounds["at_most"]),
         profiles=tuple(profiles),
+        min_cores=min_cores,
         reason=str(table.get("reason", "")),
         source=str(table.get("source", "")),
     )
 
 
-def evaluate_goals(goals: list[Goal], study: StudyResults, profile: str) -> list[GoalResult]:
-    """Each goal of `profile` met, not met or not measured on `study`. Usage: see module."""
-    return [_evaluate(goal, study) for goal in goals if goal.applies_to(profile)]
+def evaluate_goals(
+    goals: list[Goal], study: StudyResults, profile: str, cores: int | None = None
+) -> list[GoalResult]:
+    """Each goal of `profile` met, not met or not measured on `study`; `cores`: usable on the
+    machine that measured it (default: this one, where `perflab bench` evaluates right after
+    the study ran). Usage: see module."""
+    usable = cores if cores is not None else usable_cores()
+    return [_evaluate(goal, study, usable) for goal in goals if goal.applies_to(profile)]
 
 
-def _evaluate(goal: Goal, study: StudyResults) -> GoalResult:
+def usable_cores() -> int:
+    """Cores this process may run on. Usage: ``usable_cores()``"""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _evaluate(goal: Goal, study: StudyResults, cores: int) -> GoalResult:
     request = goal.request or study.main_request
     value, detail = _cell_value(goal, study.cell(goal.cell), request)
+    if goal.min_cores is not None and cores < goal.min_cores:
+        value, detail = None, f"needs {goal.min_cores} cores; this machine has {cores}"
     if value is not None and goal.baseline is not None:
         base, base_detail = _cell_value(goal, study.cell(goal.baseline), request)
         if base is None or base == 0:
@@ -192,6 +233,16 @@ def metric_value(metric: str, cell: CellResults, totals: Any, request: str | Non
         return float(totals.rate_mean_per_s)
     if metric == "errors":
         return 100.0 * totals.failures / totals.requests if totals.requests else None
+    if metric == "shed":
+        shed = totals.failures_by_kind.get(SHED, 0)
+        return 100.0 * shed / totals.requests if totals.requests else None
+    if metric == "lost":
+        # An open schedule's dropped sends never became requests: count them as lost too.
+        stats = [r.recording.names.get(request) if request else r.total for r in cell.repeats]
+        dropped = sum(s.dropped_sends for s in stats if s is not None)
+        lost = totals.failures - totals.failures_by_kind.get(SHED, 0) + dropped
+        sent = totals.requests + dropped
+        return 100.0 * lost / sent if sent else None
     if metric == "cpu_us_per_request":
         cpu = [r.server_cpu_s for r in cell.repeats]
         requests = sum(r.total.requests for r in cell.repeats)

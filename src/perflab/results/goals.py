@@ -90,6 +90,8 @@ def metric_unit(metric: str) -> str:
     return {
         "throughput": "req/s",
         "errors": "%",
+        "shed": "%",
+        "lost": "%",
         "cpu_us_per_request": "us",
         "loop_lag_max": "ms",
         "rss_max": "MB",
