@@ -243,3 +243,51 @@ def multi_name_study(document: dict[str, Any]) -> dict[str, Any]:
         for s in document["studies"]
         if measured_cells(s) and all(len(names_of(c)) > 1 for c in measured_cells(s))
     )
+
+
+# Goals as a study file writes them, checked on the sample the way `perflab bench` checks them
+# after a study: one met (a ratio), one not met (an absolute bound) and one not measured.
+SAMPLE_GOALS: list[dict[str, Any]] = [
+    {
+        "name": "process keeps up with the loop",
+        "cell": "async-process",
+        "baseline": "async-inline",
+        "metric": "throughput",
+        "at_least": 0.5,
+        "reason": "a pool of processes beside the loop",
+        "source": "a test",
+    },
+    {
+        "name": "sub-millisecond blur",
+        "cell": "async-process",
+        "metric": "p99",
+        "at_most": 1.0,
+        "reason": "impossible on purpose",
+        "source": "a test | with a pipe",
+    },
+    {
+        "name": "a machine of many cores",
+        "cell": "sync",
+        "baseline": "async-inline",
+        "metric": "throughput",
+        "at_least": 1.0,
+        "min_cores": 4096,
+        "reason": "needs more cores than any test machine",
+        "source": "a test",
+    },
+]
+
+
+def with_goals(
+    document: dict[str, Any], tables: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The sample with the first study's goals checked and stored, as bench stores them."""
+    from perflab.bench.goals import evaluate_goals, parse_goals
+    from perflab.results.model import StudyResults
+
+    document = copy.deepcopy(document)
+    study = first_ran_study(document)
+    goals = parse_goals(tables or SAMPLE_GOALS, [cell["name"] for cell in study["cells"]])
+    results = evaluate_goals(goals, StudyResults.from_dict(study), profile="quick", cores=2)
+    study["goals"] = [goal.to_dict() for goal in results]
+    return document

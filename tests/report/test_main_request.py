@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from perflab.results import read_run as load_results
 from perflab.report.render import render_report
 from perflab.report.summary import StudySummary, summarize_study
 from perflab.report.units import format_ms, format_pct, format_rate, format_ratio
+from perflab.results import read_run as load_results
 from tests.report.samples import (
     measured_cells,
     multi_name_study,

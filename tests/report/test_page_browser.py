@@ -15,6 +15,7 @@ from tests.report.samples import (
     multi_name_study,
     sample_document,
     with_edge_cases,
+    with_goals,
     with_main_request,
     write,
 )
@@ -94,6 +95,7 @@ def test_the_report_page_draws_every_chart(tmp_path: Path) -> None:
     edge_cases = with_edge_cases(sample)  # without main_request, as older files are
     # As bench writes it now: the multi-request study's charts count its main request.
     sample = with_main_request(sample, {multi_name_study(sample)["name"]: "predict"})
+    sample = with_goals(sample)  # a goals table (met, not met, not measured) on the page too
     _, _, sample_page = render_report(write(sample, tmp_path / "sample"), tmp_path / "sample")
     _, _, edge_page = render_report(write(edge_cases, tmp_path / "edge"), tmp_path / "edge")
     knees = knee_only(sample)

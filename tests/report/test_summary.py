@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from perflab.results import read_run as load_results
 from perflab.report.summary import StudySummary, summarize_study
 from perflab.report.units import format_ms, format_pct, format_rate, format_ratio
+from perflab.results import read_run as load_results
 from tests.report.samples import (
     first_ran_study,
     knee_only,

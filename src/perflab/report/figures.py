@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from perflab.report.units import finite
+from perflab.results.goals import GoalResult
 
 
 def rank_value(cell: CellSummary, by_knee: bool) -> float:
@@ -134,6 +135,7 @@ class StudySummary:
     naive: CellSummary | None  # the slowest "naive" cell, judged
     by_knee: bool  # no cell measured throughput: the pair is ranked by knee rate
     sentence: str
+    goals: list[GoalResult] = field(default_factory=list)  # as bench checked and stored them
 
     @property
     def unfocused(self) -> list[CellSummary]:

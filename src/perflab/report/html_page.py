@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Any
 
 from perflab.report.figures import StudySummary
+from perflab.report.goals import GOAL_TEXT_COLUMNS, counts_text, goals_line, goals_table
 from perflab.report.page_data import page_data
 from perflab.report.tables import (
     HEADLINE_HEADER,
@@ -59,6 +60,9 @@ def render_html(results: RunResults, studies: list[StudySummary]) -> str:
         "cell: the slowest cell doing what the seed did. Seed figures are the seeds' own, "
         "measured on other machines: compare shapes, not absolute numbers.</p>",
     ]
+    line = goals_line(studies)
+    if line:
+        body.append(f"<p class='goals-count'>{escape(line)}</p>")
     for index, (study, chart_data) in enumerate(zip(studies, data["studies"], strict=True)):
         body.append(_study_section(index, study, chart_data))
     return "\n".join(
@@ -95,6 +99,10 @@ def _study_section(index: int, study: StudySummary, chart_data: dict[str, Any]) 
         parts.append(_table(header, rows, "cells", kinds))
         notes = reference_notes(study) + status_notes(study)
         parts += [f"<p class='note'>{escape(line)}</p>" for line in notes]
+    if study.goals:
+        header, rows, kinds = goals_table(study.goals)
+        parts.append(f"<h3>Goals: {escape(counts_text(study.goals))}</h3>")
+        parts.append(_table(header, rows, "goals", kinds, GOAL_TEXT_COLUMNS))
     charts = chart_data.get("charts")
     if charts:
         parts.append(_chart_slots(index, charts))
@@ -158,8 +166,9 @@ def _table(
     rows: list[list[str]],
     kind: str,
     row_kinds: list[str] | None = None,
+    text_columns: frozenset[str] = TEXT_COLUMNS,
 ) -> str:
-    text = [name in TEXT_COLUMNS for name in header]
+    text = [name in text_columns for name in header]
     head = "".join(
         f"<th class='{'text' if t else 'num'}'>{escape(name)}</th>"
         for name, t in zip(header, text, strict=True)

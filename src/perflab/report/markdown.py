@@ -8,6 +8,7 @@ Usage::
 from __future__ import annotations
 
 from perflab.report.figures import StudySummary
+from perflab.report.goals import GOAL_TEXT_COLUMNS, counts_text, goals_line, goals_table
 from perflab.report.tables import (
     HEADLINE_HEADER,
     TEXT_COLUMNS,
@@ -30,6 +31,7 @@ def report_markdown(results: RunResults, studies: list[StudySummary]) -> str:
         "",
         *_table(HEADLINE_HEADER, [headline_row(s) for s in studies]),
         "",
+        *_goals_note(studies),
         *_seed_note(studies),
         f"Measured on {machine_line(results.machine)}.",
         f"Command: `{results.command}` (profile {results.profile or MISSING}, "
@@ -54,7 +56,21 @@ def _study_section(study: StudySummary) -> list[str]:
     lines += [*_table(header, rows), ""]
     notes = reference_notes(study) + status_notes(study)
     notes += [knee_line(cell) for cell in study.cells if cell.knee]
-    return [*lines, *notes, ""] if notes else lines
+    lines = [*lines, *notes, ""] if notes else lines
+    return lines + _goals_section(study)
+
+
+def _goals_note(studies: list[StudySummary]) -> list[str]:
+    line = goals_line(studies)
+    return [line, ""] if line else []
+
+
+def _goals_section(study: StudySummary) -> list[str]:
+    if not study.goals:
+        return []
+    header, rows, _ = goals_table(study.goals)
+    title = f"### Goals of {study.name}: {counts_text(study.goals)}"
+    return [title, "", *_table(header, rows, GOAL_TEXT_COLUMNS), ""]
 
 
 def _seed_note(studies: list[StudySummary]) -> list[str]:
@@ -69,8 +85,10 @@ def _seed_note(studies: list[StudySummary]) -> list[str]:
     return ["Seed figures are the seeds' own, measured on their machines:", "", *lines, ""]
 
 
-def _table(header: tuple[str, ...], rows: list[list[str]]) -> list[str]:
-    align = ["---" if name in TEXT_COLUMNS else "---:" for name in header]
+def _table(
+    header: tuple[str, ...], rows: list[list[str]], text_columns: frozenset[str] = TEXT_COLUMNS
+) -> list[str]:
+    align = ["---" if name in text_columns else "---:" for name in header]
     # Markdown has no column span: a short row (a cell without numbers) is padded.
     padded = [row + [MISSING] * (len(header) - len(row)) for row in rows]
     return [_row(list(header)), _row(align), *(_row(row) for row in padded)]

@@ -139,6 +139,7 @@ def summarize_study(study: StudyResults) -> StudySummary:
         naive=naive,
         by_knee=by_knee,
         sentence=study_sentence(study.status, study.reason, study.slo_p99_ms, judged, best, naive),
+        goals=list(study.goals),
     )
 
 
