@@ -1,18 +1,29 @@
 """One measured run of a cell on a running target: warm up, sample signals, run the load.
 
+The warm-up runs until throughput is steady, not for a fixed time: at least the study's
+`warmup_s`, then on until the answers per second of the last STEADY_WINDOW_S seconds agree
+with the STEADY_WINDOW_S before them (within STEADY_DRIFT, or what counting alone explains),
+at most `max_warmup_s`. A fresh server's first seconds (imports, pools, caches, a JIT-less
+interpreter's first calls, CPU frequency ramping) are slower than its steady state; a fixed
+warm-up either wastes time or measures part of that ramp. What was used is recorded in the
+repeat (`extra["conditions"]`), with the generator's CPU share and the machine's load before.
+
 Usage::
 
     with cell_target(study, plan, log_dir=logs) as target:
         streams = cell_streams(plan, target.base_url)
-        missing = warm_up(streams, plan.warmup_s)          # paths that answered 404
+        warm = warm_up(streams, plan.warmup_s, max_warmup_s=30.0)
+        warm.missing                                       # paths that answered 404
         repeat = measure(streams, target.base_url, target.pid, repeat=0)
         summary_line(repeat)                               # "12.1 req/s, p99 812 ms, 0 failed"
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from perflab.bench.launcher import tree_cpu_s
@@ -20,30 +31,108 @@ from perflab.bench.signals import SignalSampler
 from perflab.bench.workload import warmup_streams
 from perflab.loadgen import Stream, run, run_streams
 from perflab.results.model import RepeatResult, Signals
+from perflab.results.run_values import GENERATOR_SATURATED, generator_cpu_share
 
 ProgressCallback = Callable[[float, int, int], None]
 SIGNAL_INTERVAL_S = 1.0
 
 
-def warm_up(streams: list[Stream], warmup_s: float) -> list[str]:
-    """Send the cell's requests at low concurrency for `warmup_s` (at least one round), not
-    recorded. Returns the request names whose every answer was 404: endpoints this perflab
-    does not have, so the study is not available (never faked). Usage: see module.
+STEADY_WINDOW_S = 3  # seconds compared with the seconds before them
+STEADY_DRIFT = 0.05  # relative change of answers per second still called steady
+
+
+@dataclass
+class WarmUp:
+    """What a warm-up did. Usage: ``warm.missing, warm.used_s, warm.steady``"""
+
+    missing: list[str]  # request names whose every answer was 404
+    used_s: float
+    steady: bool | None  # None: a fixed warm-up, steadiness not watched
+    rates_per_s: list[float] = field(default_factory=list)  # answers in each second
+
+    def conditions(self) -> dict[str, Any]:
+        """As stored in the repeat's conditions. Usage: ``warm.conditions()``"""
+        return {
+            "warmup_s": round(self.used_s, 2),
+            "warmup_steady": self.steady,
+            "warmup_rates_per_s": [round(rate, 1) for rate in self.rates_per_s],
+        }
+
+
+def warm_up(streams: list[Stream], warmup_s: float, *, max_warmup_s: float | None = None) -> WarmUp:
+    """Send the cell's requests at low concurrency, not recorded: at least one round and
+    `warmup_s`, then (with `max_warmup_s` above it) until throughput is steady or
+    `max_warmup_s` has passed. A `warmup_s` of 0 asks for no warm-up: one round only, to see
+    the endpoints exist. `missing` names the requests whose every answer was 404: endpoints
+    this service does not have, so the cell is not available (never faked). Usage: see module.
     """
-    deadline_s = time.monotonic() + warmup_s
+    started_s = time.monotonic()
+    watch = warmup_s > 0 and max_warmup_s is not None and max_warmup_s > warmup_s
+    limit_s = max_warmup_s if watch and max_warmup_s is not None else warmup_s
     not_found: dict[str, bool] = {}
+    # Per whole second since the start: answers of the first stream's rounds finished in it,
+    # and the time those rounds took. Only the first stream's: another stream's rounds (25 MB
+    # bodies, say) take seconds each and would make every second's count lumpy.
+    answers: dict[int, tuple[int, float]] = {}
     warm_streams = warmup_streams(streams)
-    first_round = True
-    while first_round or time.monotonic() < deadline_s:
-        first_round = False
-        for warm in warm_streams:
+    steady: bool | None = False if watch else None
+    while True:
+        for index, warm in enumerate(warm_streams):
+            round_started_s = time.monotonic()
             recording = run(
                 warm.requests, warm.model, keepalive=warm.keepalive, timeout_s=warm.timeout_s
             )
             for name, stats in recording.names.items():
                 only_404 = 0 < stats.requests == stats.failures.get("status_404", 0)
                 not_found[name] = not_found.get(name, True) and only_404
-    return sorted(name for name, missing in not_found.items() if missing)
+            if index == 0:
+                now_s = time.monotonic()
+                count, busy_s = answers.get(int(now_s - started_s), (0, 0.0))
+                answers[int(now_s - started_s)] = (
+                    count + recording.total().requests,
+                    busy_s + now_s - round_started_s,
+                )
+        elapsed_s = time.monotonic() - started_s
+        if any(not_found.values()) or elapsed_s >= limit_s:
+            break
+        if watch and elapsed_s >= warmup_s and is_steady(*_per_second(answers, elapsed_s)):
+            steady = True
+            break
+    elapsed_s = time.monotonic() - started_s
+    missing = sorted(name for name, gone in not_found.items() if gone)
+    return WarmUp(missing, elapsed_s, steady, _per_second(answers, elapsed_s)[0])
+
+
+def _per_second(
+    answers: dict[int, tuple[int, float]], elapsed_s: float
+) -> tuple[list[float], list[int]]:
+    """Answers per second of the whole seconds so far that saw a round end (the running
+    second left out: it is partial), and the answers counted in each."""
+    seconds = [s for s in range(int(elapsed_s)) if s in answers and answers[s][1] > 0]
+    return [answers[s][0] / answers[s][1] for s in seconds], [answers[s][0] for s in seconds]
+
+
+def is_steady(
+    rates: list[float], counts: list[int] | None = None, window_s: int = STEADY_WINDOW_S
+) -> bool:
+    """True when the last `window_s` seconds' answers per second match the `window_s` before
+    them: within STEADY_DRIFT, or within what counting alone varies by (two Poisson standard
+    errors of the `counts` behind each rate). Usage: ``is_steady([40, 61, 70, 71, 69, 72, 70])``"""
+    if len(rates) < 2 * window_s:
+        return False
+    before = sum(rates[-2 * window_s : -window_s]) / window_s
+    last = sum(rates[-window_s:]) / window_s
+    if before <= 0 or last <= 0:
+        return False
+    counting = 0.0
+    if counts is not None:
+        counted_before, counted_last = (
+            sum(counts[-2 * window_s : -window_s]),
+            sum(counts[-window_s:]),
+        )
+        if min(counted_before, counted_last) > 0:
+            counting = 2 * math.sqrt(1 / counted_before + 1 / counted_last)
+    return abs(last / before - 1) <= max(STEADY_DRIFT, counting)
 
 
 def measure(
@@ -101,4 +190,8 @@ def summary_line(repeat: RepeatResult) -> str:
     if total.requests:
         p99 = f", p99 {total.histogram.value_at_percentile(99.0) / 1000:,.0f} ms"
     rate = total.requests / repeat.duration_s if repeat.duration_s > 0 else 0.0
-    return f"{rate:,.1f} req/s{p99}, {total.failure_count:,} failed"
+    line = f"{rate:,.1f} req/s{p99}, {total.failure_count:,} failed"
+    share = generator_cpu_share(repeat)
+    if share is not None and share >= GENERATOR_SATURATED:
+        line += f", generator at {share:.0%} of a core"
+    return line

@@ -1,36 +1,62 @@
 """Run studies: every selected cell on a fresh server, repeats interleaved, results as data.
 
 For each study, for each repeat, for each cell (ABAB, not AABB): skip it with the reason if a
-service it needs is unreachable; else start its servers, warm up, measure with the server's
-signals sampled, and stop everything. A cell that fails is recorded with the error and the run
-goes on; a study whose endpoints answer 404 is not available (never faked). The results file
-is rewritten after every cell, so a Ctrl-C (which stops every server) keeps what ran.
+service it needs is unreachable; else start its servers, warm up until throughput is steady,
+measure with the server's signals sampled, and stop everything. A cell that fails is recorded
+with the error and the run goes on; a study whose endpoints answer 404 is not available (never
+faked). The results file is rewritten after every cell, so a Ctrl-C (which stops every
+server) keeps what ran.
+
+A run can measure several versions of the service side by side (a duet, `bench.duet`): each
+cell of each version on its own fresh server, the versions' order alternating from repeat to
+repeat (AB, BA, ...), each version's results in a document of its own.
 
 Usage::
 
     run = run_bench([load_study("notes", "quick")], BenchOptions(out_dir=Path("out")))
-    run.studies[0].goals
+    a, b = run_versions(studies, options, [Version("A", out / "A", env=...), Version("B", ...)])
 """
 
 from __future__ import annotations
 
-import shlex
-import time
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from perflab.bench import launcher
 from perflab.bench.availability import missing_service
+from perflab.bench.cell_run import (
+    NOT_AVAILABLE,
+    PENDING,
+    CellRun,
+    cell_results,
+    first_line,
+    rerun_command,
+    run_cell,
+    study_results,
+)
 from perflab.bench.display import BenchDisplay
 from perflab.bench.goals import evaluate_goals
-from perflab.bench.measure import measure, summary_line, warm_up
-from perflab.bench.study import CellPlan, Study, builtin_dir
-from perflab.bench.target import cell_target
-from perflab.bench.workload import cell_streams
-from perflab.loadgen.errors import LoadgenError
+from perflab.bench.study import CellPlan, Study
 from perflab.results.document import RESULTS_NAME, finish_run, new_run, write_run
-from perflab.results.errors import CellNotAvailable, LabError
 from perflab.results.model import CellResults, RunResults, StudyResults
+
+__all__ = [
+    "NOT_AVAILABLE",
+    "PENDING",
+    "BenchOptions",
+    "Version",
+    "cell_results",
+    "is_own_server",
+    "rerun_command",
+    "run_bench",
+    "run_versions",
+    "study_results",
+]
+
+# A fresh server's warm-up stops once throughput is steady, and at the latest after this long.
+DEFAULT_MAX_WARMUP_S = 30.0
 
 
 @dataclass
@@ -44,161 +70,140 @@ class BenchOptions:
     command: str = "perflab bench"
     find_knee: bool = False
     show_progress: bool = True
+    max_warmup_s: float | None = DEFAULT_MAX_WARMUP_S  # None or 0: the study's fixed warm-up
 
     @property
     def results_path(self) -> Path:
         return self.out_dir / RESULTS_NAME
 
 
-NOT_AVAILABLE = "not available: "  # how a cell's reason says its endpoint is missing
-PENDING = "pending"  # a cell not run yet, in a results file written mid-run
+@dataclass(frozen=True)
+class Version:
+    """One version of the service under test, as a run measures it: `perflab serve` from
+    another source tree (`perflab_env`: PYTHONPATH), or a cell's own server with another
+    command or working tree. Usage: ``Version("A", out / "A", perflab_env={"PYTHONPATH": p})``
+    """
+
+    label: str  # "" for a plain run; "A", "B" in a duet
+    out_dir: Path  # its results.json and logs
+    perflab_env: dict[str, str] = field(default_factory=dict)  # added to `perflab serve`'s env
+    command: str | None = None  # replaces a cell's own server command
+    trees: tuple[Path, Path] | None = None  # (this tree, the other): a server's cwd moves over
+    cwd: Path | None = None  # a cell's own server runs here instead
+    machine: dict[str, Any] = field(default_factory=dict)  # keys set in the run's machine
+
+    def plan(self, plan: CellPlan) -> CellPlan:
+        """The cell as this version runs it. Usage: ``version.plan(plan)``"""
+        server = plan.server
+        if server is None:
+            return plan
+        settings = dict(plan.settings)
+        if not is_own_server(server):
+            if self.perflab_env:
+                settings["env"] = {**settings.get("env", {}), **self.perflab_env}
+            return dataclasses.replace(plan, settings=settings)
+        if self.command is not None:
+            server["command"] = self.command
+        if self.cwd is not None:
+            server["cwd"] = str(self.cwd)
+        elif self.trees is not None:
+            # base_dir: the study file's folder, where a server's relative cwd starts from.
+            base_dir = Path(getattr(plan, "base_dir", Path(".")))
+            cwd = (base_dir / str(server.get("cwd", "."))).resolve()
+            this, other = self.trees
+            if cwd.is_relative_to(this):
+                server["cwd"] = str(other / cwd.relative_to(this))
+        settings["server"] = server
+        return dataclasses.replace(plan, settings=settings)
 
 
-def rerun_command(study: Study, cell: str, profile: str) -> str:
-    """The command that reruns just this cell. Usage: ``rerun_command(study, "sync", "quick")``"""
-    builtin = study.path.parent.resolve() == builtin_dir().resolve()
-    target = study.name if builtin else str(study.path)
-    return f"perflab bench {shlex.quote(target)} --cell {cell} --profile {profile}"
-
-
-def study_results(study: Study) -> StudyResults:
-    """The results of a study, before any cell ran. Usage: ``study_results(study)``"""
-    return StudyResults(
-        name=study.name,
-        title=study.title,
-        question=study.question,
-        seed=study.seed,
-        slo_p99_ms=study.slo_p99_ms,
-        main_request=study.main_request,
-        references=[ref.to_dict() for ref in study.references],
-    )
-
-
-def cell_results(study: Study, plan: CellPlan, profile: str) -> CellResults:
-    """The results of a cell, before it ran. Usage: ``cell_results(study, plan, "quick")``"""
-    return CellResults(
-        name=plan.name,
-        label=plan.label,
-        role=plan.role,
-        settings=plan.settings_dict(),
-        status=PENDING,
-        rerun=rerun_command(study, plan.name, profile),
-    )
+def is_own_server(server: dict[str, Any]) -> bool:
+    """Whether a [server] table starts the user's own server (a command or an app on a
+    runner), not `perflab serve`. Usage: ``is_own_server(plan.server or {})``"""
+    return "command" in server or "app" in server
 
 
 def run_bench(studies: list[Study], options: BenchOptions) -> RunResults:
     """Run `studies` and write results.json; returns the run. Ctrl-C stops every server,
     writes what ran and re-raises KeyboardInterrupt. Usage: see module."""
-    run = new_run(options.command, profile=options.profile, repeat=options.repeat)
+    return run_versions(studies, options, [Version("", options.out_dir)])[0]
+
+
+def run_versions(
+    studies: list[Study], options: BenchOptions, versions: list[Version]
+) -> list[RunResults]:
+    """Run `studies` for each version, interleaved cell by cell; one results.json per
+    version (in its out_dir). Ctrl-C as `run_bench`. Usage: see module."""
+    runs = []
+    for version in versions:
+        run = new_run(options.command, profile=options.profile, repeat=options.repeat)
+        run.machine.update(version.machine)
+        runs.append(run)
     plans = [(study, study.selected_cells(options.cells)) for study in studies]
     runs_per_cell = 1 if options.find_knee else options.repeat
-    total = sum(len(cells) for _, cells in plans) * runs_per_cell
+    total = sum(len(cells) for _, cells in plans) * runs_per_cell * len(versions)
     try:
         with BenchDisplay(total, enabled=options.show_progress) as display:
             for study, cells in plans:
-                results = study_results(study)
-                run.studies.append(results)
-                _run_study(study, cells, results, options, display, run)
+                results = [study_results(study) for _ in versions]
+                for run, study_result in zip(runs, results, strict=True):
+                    run.studies.append(study_result)
+                _run_study(study, cells, list(zip(versions, runs, results, strict=True)),
+                           options, display)  # fmt: skip
     except KeyboardInterrupt:
         launcher.stop_all()
-        _interrupted(run)
+        for run in runs:
+            _interrupted(run)
         raise
     finally:
-        finish_run(run)
-        write_run(run, options.results_path)
-    return run
+        for run, version in zip(runs, versions, strict=True):
+            finish_run(run)
+            write_run(run, version.out_dir / RESULTS_NAME)
+    return runs
+
+
+Side = tuple[Version, RunResults, StudyResults]
 
 
 def _run_study(
     study: Study,
     cells: list[CellPlan],
-    results: StudyResults,
+    sides: list[Side],
     options: BenchOptions,
     display: BenchDisplay,
-    run: RunResults,
 ) -> None:
-    by_name = {plan.name: cell_results(study, plan, options.profile) for plan in cells}
-    results.cells = list(by_name.values())
+    by_side: list[dict[str, CellResults]] = []
+    for _, _, results in sides:
+        by_name = {plan.name: cell_results(study, plan, options.profile) for plan in cells}
+        results.cells = list(by_name.values())
+        by_side.append(by_name)
     for plan in cells:
         problem = missing_service(plan.needs)
         if problem:
-            by_name[plan.name].status, by_name[plan.name].reason = "skipped", problem
+            for by_name in by_side:
+                by_name[plan.name].status, by_name[plan.name].reason = "skipped", problem
     for repeat in range(1 if options.find_knee else options.repeat):
         for plan in cells:
-            cell = by_name[plan.name]
-            if cell.status not in (PENDING, "ran"):  # skipped, failed or not available: once
-                display.start_cell(study.name, plan.name, repeat=repeat, expected_s=None)
-                display.end_cell(cell.status, _first_line(cell.reason or ""))
-                continue
-            _run_cell(study, plan, cell, repeat, options, display)
-            _update_study_status(results)
-            write_run(run, options.results_path)
-    _update_study_status(results)
-    if not options.find_knee:
-        results.goals = evaluate_goals(study.goals, results, options.profile)
-
-
-def _run_cell(
-    study: Study,
-    plan: CellPlan,
-    cell: CellResults,
-    repeat: int,
-    options: BenchOptions,
-    display: BenchDisplay,
-) -> None:
-    display.start_cell(study.name, plan.name, repeat=repeat, expected_s=_expected_s(plan))
-    log_dir = options.out_dir / "logs" / study.name / f"{plan.name}-{repeat}"
-    started_s = time.monotonic()
-    try:
-        with cell_target(study, plan, log_dir=log_dir) as target:
-            streams = cell_streams(plan, target.base_url)
-            display.phase(f"warming up ({plan.warmup_s:g} s)")
-            missing = warm_up(streams, plan.warmup_s)
-            if missing:
-                where = {s.label: f"{s.method} {s.target}" for t in streams for s in t.requests}
-                named = ", ".join(f"{name} ({where[name]})" for name in missing)
-                raise CellNotAvailable(
-                    f"{named} answered 404 at {target.base_url}: no such endpoint there"
-                )
-            if options.find_knee:
-                from perflab.bench.knee import find_knee
-
-                display.phase("finding the knee")
-                cell.knee = find_knee(study, plan, streams, target, progress=display.phase)
-                cell.status = "ran"
-                summary = f"knee at {cell.knee['rate_per_s']} req/s"
-            else:
-                display.phase("measuring")
-                measured = measure(
-                    streams, target.base_url, target.pid, repeat=repeat,
-                    progress=display.load_progress,
-                )  # fmt: skip
-                cell.repeats.append(measured)
-                cell.status = "ran"
-                summary = summary_line(measured)
-    except KeyboardInterrupt:
-        cell.status, cell.reason = "failed", "interrupted (Ctrl-C)"
-        raise
-    except CellNotAvailable as exc:
-        cell.status, cell.reason = "skipped", f"{NOT_AVAILABLE}{exc}"
-        display.end_cell("not available", str(exc))
-        return
-    except (LabError, LoadgenError, OSError) as exc:
-        cell.status, cell.reason = "failed", f"{type(exc).__name__}: {exc}"
-        display.end_cell("failed", _first_line(str(exc)))
-        return
-    display.end_cell("ran", f"{summary} ({time.monotonic() - started_s:.0f} s)")
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else ""
-
-
-def _expected_s(plan: CellPlan) -> float | None:
-    """Seconds the measured load should last (None for a closed model: it depends)."""
-    loads = plan.settings.get("stream") or [plan.settings.get("load", {})]
-    durations = [float(load["duration_s"]) for load in loads if "duration_s" in load]
-    return max(durations) if durations else None
+            # The versions' order alternates (AB, BA, ...): neither always runs second.
+            order = list(range(len(sides)))
+            for index in order if repeat % 2 == 0 else order[::-1]:
+                version, run, results = sides[index]
+                cell = by_side[index][plan.name]
+                label = f"[{version.label}]" if version.label else ""
+                if cell.status not in (PENDING, "ran"):  # skipped, failed or not available
+                    display.start_cell(study.name, f"{plan.name} {label}".strip(),
+                                       repeat=repeat, expected_s=None)  # fmt: skip
+                    display.end_cell(cell.status, first_line(cell.reason or ""))
+                    continue
+                settings = CellRun(version.out_dir, options.find_knee, options.max_warmup_s or None)
+                run_cell(study, version.plan(plan), cell, repeat=repeat, settings=settings,
+                         display=display, label=label)  # fmt: skip
+                _update_study_status(results)
+                write_run(run, version.out_dir / RESULTS_NAME)
+    for _, _, results in sides:
+        _update_study_status(results)
+        if not options.find_knee:
+            results.goals = evaluate_goals(study.goals, results, options.profile)
 
 
 def _update_study_status(study: StudyResults) -> None:

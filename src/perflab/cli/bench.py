@@ -7,6 +7,8 @@ Usage::
     perflab bench faceblur --cell async-process --find-knee
     perflab bench ./my-service.toml                # a user's own study
     perflab bench --list
+    perflab bench notes --against main --repeat 3  # a duet: main (A) vs this checkout (B)
+    perflab bench notes --baseline ../perflab-old  # a duet against a folder of code
 """
 
 from __future__ import annotations
@@ -66,6 +68,29 @@ def bench(
             help="Exit 1 when a cell failed to run or any request got a wrong answer (for CI).",
         ),
     ] = False,
+    max_warmup_s: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Warm each server until throughput is steady, at most this long (at least "
+            "the study's warmup_s); 0: the study's fixed warm-up.",
+        ),
+    ] = 30.0,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            help="Duet: also run this git revision (a worktree), interleaved with this "
+            "checkout, then compare them; exit 1 on a regression."
+        ),
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(help="Duet against a folder of code instead of a revision."),
+    ] = None,
+    against_command: Annotated[
+        str | None,
+        typer.Option(help="Duet for a study's own server: the other version's command."),
+    ] = None,
 ) -> None:
     """Reproduce the studies on this machine: each cell on a fresh server, results as JSON."""
     # Imported here, not at the top: every `perflab` command (serve included) loads this
@@ -99,7 +124,13 @@ def bench(
         command=command.strip(),
         find_knee=find_knee,
         show_progress=progress,
+        max_warmup_s=max_warmup_s or None,
     )
+    if against is not None or baseline is not None or against_command is not None:
+        from perflab.cli.duet import run_duet
+
+        run_duet(loaded, options, against=against, baseline=baseline, command=against_command)
+        return
     try:
         run = run_bench(loaded, options)
     except KeyboardInterrupt:

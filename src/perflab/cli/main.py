@@ -8,8 +8,10 @@ from __future__ import annotations
 import typer
 
 from perflab.cli.bench import bench
+from perflab.cli.calibrate import calibrate
 from perflab.cli.compare import compare
 from perflab.cli.downstream import downstream
+from perflab.cli.history import history
 from perflab.cli.load import load, load_large_body
 from perflab.cli.report import report
 from perflab.cli.serve import serve
@@ -33,3 +35,5 @@ app.command("load-large-body")(load_large_body)
 app.command("bench")(bench)
 app.command("report")(report)
 app.command("compare")(compare)
+app.command("calibrate")(calibrate)
+app.command("history")(history)

@@ -1,0 +1,160 @@
+"""`perflab calibrate STUDY...`: measure this machine's noise. Runs the studies' cells as A/A
+repeats (the same code, `--repeat` times, interleaved, each on a fresh server), stores each
+cell's and metric's run-to-run spread at perflab-results/calibration/<machine>.json (merged
+with what is there) and prints the spreads with the smallest change `perflab compare` can
+then call at 1, 3 and 5 repeats a side (docs/compare.md, "Calibration").
+
+Usage::
+
+    perflab calibrate faceblur notes payload --repeat 10       # measure, then store
+    perflab calibrate --from perflab-results/aa-run            # from a run with repeats
+    perflab calibrate notes --repeat 10 --into ci-calibration.json
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from perflab.results.errors import LabError, StudyError
+
+if TYPE_CHECKING:
+    from perflab.results.calibration import Calibration
+    from perflab.results.model import RunResults
+
+DEFAULT_REPEAT = 10
+SHOWN_REPEATS = (1, 3, 5)
+
+
+def calibrate(
+    studies: Annotated[
+        list[str] | None,
+        typer.Argument(help="Studies to calibrate (built-in names or study TOML files)."),
+    ] = None,
+    repeat: Annotated[
+        int, typer.Option(min=3, help="A/A runs per cell: 10 or more for a useful spread.")
+    ] = DEFAULT_REPEAT,
+    profile: Annotated[str, typer.Option(help="The profile compare will judge.")] = "quick",
+    cell: Annotated[list[str] | None, typer.Option(help="Only this cell (repeatable).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the A/A run's results.")] = None,
+    from_run: Annotated[
+        Path | None,
+        typer.Option("--from", help="Measure nothing: take the spreads of this stored run."),
+    ] = None,
+    into: Annotated[
+        Path | None,
+        typer.Option(help="Calibration file; default perflab-results/calibration/<machine>.json"),
+    ] = None,
+    max_warmup_s: Annotated[
+        float, typer.Option(min=0.0, help="As `perflab bench --max-warmup-s`.")
+    ] = 30.0,
+    progress: Annotated[bool, typer.Option(help="Live progress display on a terminal.")] = True,
+) -> None:
+    """Measure this machine's run-to-run spread per cell and metric (A/A repeats) and store it
+    for `perflab compare`, which uses it when a side has too few repeats of its own."""
+    from perflab.results.calibration import (
+        calibration_from_run,
+        default_calibration_path,
+        merge_calibrations,
+        read_calibration,
+        write_calibration,
+    )
+    from perflab.results.document import read_run
+
+    try:
+        if from_run is not None:
+            run = read_run(from_run)
+        else:
+            if not studies:
+                raise typer.BadParameter("name the studies to calibrate, or give --from RUN")
+            run = _measure(studies, repeat, profile, cell, out, max_warmup_s, progress)
+        measured = calibration_from_run(run)
+        if not measured.cells:
+            typer.echo("perflab calibrate: no cell of that run has 2 or more repeats", err=True)
+            raise typer.Exit(2)
+        path = into or default_calibration_path(run.machine)
+        stored = merge_calibrations(read_calibration(path), measured) if path.is_file() else None
+        write_calibration(stored or measured, path)
+    except LabError as exc:
+        typer.echo(f"perflab calibrate: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(spreads_table(measured))
+    typer.echo(f"calibration: {path}", err=True)
+
+
+def _measure(
+    names: list[str],
+    repeat: int,
+    profile: str,
+    cells: list[str] | None,
+    out: Path | None,
+    max_warmup_s: float,
+    progress: bool,
+) -> RunResults:
+    from perflab.bench.runner import BenchOptions, run_bench
+    from perflab.bench.study import load_study
+    from perflab.cli.bench import DEFAULT_OUT_ROOT
+    from perflab.limits import raise_open_files_limit
+    from perflab.results.document import new_run_id
+
+    try:
+        loaded = [load_study(name, profile) for name in names]
+        if cells:
+            if len(loaded) != 1:
+                raise StudyError("--cell needs exactly one study")
+            loaded[0].selected_cells(cells)
+    except StudyError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    raise_open_files_limit()
+    command = "perflab calibrate " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    options = BenchOptions(
+        out_dir=out or DEFAULT_OUT_ROOT / f"{new_run_id()}-calibrate",
+        profile=profile,
+        repeat=repeat,
+        cells=cells,
+        command=command.strip(),
+        show_progress=progress,
+        max_warmup_s=max_warmup_s or None,
+    )
+    try:
+        run = run_bench(loaded, options)
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: partial results in {options.results_path}", err=True)
+        raise typer.Exit(130) from None
+    typer.echo(f"A/A results: {options.results_path}", err=True)
+    return run
+
+
+def spreads_table(calibration: Calibration) -> str:
+    """Per cell and metric: runs, spread, and the smallest change called with 1, 3 and 5
+    repeats a side. Usage: ``typer.echo(spreads_table(calibration))``"""
+    from perflab.compare.statistics import Spread, resolvable
+
+    header = ["study", "cell", "metric", "runs", "spread"]
+    header += [f"resolves @{n}" for n in SHOWN_REPEATS]
+    rows = [header]
+    for cell in calibration.cells:
+        name = cell.cell if cell.route is None else f"{cell.cell} / {cell.route}"
+        for key, spread in cell.spreads.items():
+            shown = []
+            for runs in SHOWN_REPEATS:
+                freedom = spread.freedom + 2 * (runs - 1)
+                smallest = resolvable(Spread(spread.spread, freedom, ""), runs, runs)
+                shown.append(_size(spread.log_scale, smallest))
+            rows.append([cell.study, name, key, str(spread.runs),
+                         _size(spread.log_scale, spread.spread, change=False), *shown])  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in rows
+    )
+
+
+def _size(log_scale: bool, value: float, change: bool = True) -> str:
+    if not log_scale:
+        return f"{value * 100:.2f}pp"
+    return f"+-{math.expm1(value):.1%}" if change else f"{value:.1%}"

@@ -1,0 +1,110 @@
+"""`perflab calibrate`: spreads from A/A repeats stored per machine, read back by compare."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from perflab.cli.calibrate import calibrate
+from perflab.results.calibration import (
+    CALIBRATION_FORMAT,
+    calibration_from_run,
+    default_calibration_path,
+    find_calibration,
+    merge_calibrations,
+    read_calibration,
+    write_calibration,
+)
+from perflab.results.document import write_run
+from perflab.results.errors import CalibrationError
+from tests.compare.synthetic import MACHINE, synthetic_run
+
+app = typer.Typer()
+app.command()(calibrate)
+runner = CliRunner()
+
+# Four A/A runs of two cells: throughput and latency scale 2% and 5% apart.
+AA = {
+    ("notes", "async-sqlite"): [(100.0, 1.0), (102.0, 1.05), (98.0, 0.95), (100.0, 1.0)],
+    ("notes", "sync-sqlite"): [(50.0, 2.0), (51.0, 2.0), (49.0, 2.1), (50.0, 1.9)],
+}
+
+
+def test_calibration_round_trips_through_its_file(tmp_path: Path) -> None:
+    measured = calibration_from_run(synthetic_run(AA))
+    path = write_calibration(measured, tmp_path / "cal.json")
+    back = read_calibration(path)
+    assert back.path == path
+    assert back.machine == measured.machine
+    assert [c.to_dict() for c in back.cells] == [c.to_dict() for c in measured.cells]
+    spread = back.cell("notes", "async-sqlite")
+    assert spread is not None
+    throughput = spread.spreads["throughput"]
+    assert throughput.runs == 4
+    logs = [math.log(v) for v in (100.0, 102.0, 98.0, 100.0)]
+    mean = sum(logs) / 4
+    assert throughput.spread == pytest.approx(math.sqrt(sum((x - mean) ** 2 for x in logs) / 3))
+    assert spread.spreads["errors"].spread == 0.0
+
+
+def test_a_cell_matches_only_with_the_same_settings() -> None:
+    measured = calibration_from_run(synthetic_run(AA))
+    found = measured.cell("notes", "sync-sqlite")
+    assert found is not None
+    assert measured.cell("notes", "sync-sqlite", settings=found.settings) is found
+    other = {**found.settings, "server": {"workers": 2}}
+    assert measured.cell("notes", "sync-sqlite", settings=other) is None
+
+
+def test_calibrating_more_studies_merges_and_another_machine_replaces() -> None:
+    first = calibration_from_run(synthetic_run(AA))
+    second = calibration_from_run(synthetic_run({("faceblur", "sync"): [(5.0, 1.0), (5.1, 1.0)]}))
+    merged = merge_calibrations(first, second)
+    assert {(c.study, c.cell) for c in merged.cells} == {
+        ("notes", "async-sqlite"), ("notes", "sync-sqlite"), ("faceblur", "sync"),
+    }  # fmt: skip
+    elsewhere = calibration_from_run(synthetic_run(AA, machine={**MACHINE, "cpu": "Another CPU"}))
+    assert merge_calibrations(first, elsewhere).cells == elsewhere.cells
+
+
+def test_the_default_place_is_per_machine(tmp_path: Path) -> None:
+    path = default_calibration_path(MACHINE, tmp_path)
+    assert path == tmp_path / "calibration" / "test-cpu-2-0ghz-2c.json"
+    assert find_calibration(MACHINE, tmp_path) is None
+    write_calibration(calibration_from_run(synthetic_run(AA)), path)
+    assert find_calibration(MACHINE, tmp_path) is not None
+    assert find_calibration({**MACHINE, "cores": 4}, tmp_path) is None
+
+
+def test_a_file_of_another_format_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "perflab.bench/2"}', encoding="utf-8")
+    with pytest.raises(CalibrationError, match="not a perflab calibration"):
+        read_calibration(bad)
+
+
+def test_calibrate_from_a_stored_run_writes_the_machine_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "aa"
+    write_run(synthetic_run(AA), run_dir / "results.json")
+    result = runner.invoke(app, ["--from", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    stored = tmp_path / "perflab-results" / "calibration" / "test-cpu-2-0ghz-2c.json"
+    assert read_calibration(stored).to_dict()["format"] == CALIBRATION_FORMAT
+    assert "resolves @1" in result.stdout
+    assert "async-sqlite" in result.stdout
+
+
+def test_calibrate_refuses_a_run_without_repeats(tmp_path: Path) -> None:
+    write_run(synthetic_run({("notes", "x"): [(1.0, 1.0)]}), tmp_path / "one" / "results.json")
+    result = runner.invoke(
+        app, ["--from", str(tmp_path / "one"), "--into", str(tmp_path / "c.json")]
+    )
+    assert result.exit_code == 2
+    assert "2 or more repeats" in result.stderr
