@@ -13,6 +13,7 @@ from perflab.cli.compare import compare
 from perflab.cli.downstream import downstream
 from perflab.cli.history import history
 from perflab.cli.load import load, load_large_body
+from perflab.cli.locust import locust_worker
 from perflab.cli.report import report
 from perflab.cli.serve import serve
 from perflab.cli.worker import worker
@@ -35,5 +36,6 @@ app.command("load-large-body")(load_large_body)
 app.command("bench")(bench)
 app.command("report")(report)
 app.command("compare")(compare)
+app.command("locust-worker")(locust_worker)
 app.command("calibrate")(calibrate)
 app.command("history")(history)

@@ -67,6 +67,7 @@ class Prepared:
     recorder: LiveRecorder
     captures: tuple[Capture, ...] = ()  # what a flow step takes from its answer
     on_start: bool = False  # a step of on_start: what it captures lasts for the user's life
+    record_captures: bool = False  # keep what it captures in the recording
     keep_body: bool = field(init=False)
     any_2xx: bool = field(init=False)  # nothing to check beyond "a 2xx status"
     is_head: bool = field(init=False)

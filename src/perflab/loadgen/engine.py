@@ -115,7 +115,10 @@ class Engine:
             raise RequestSpecError(f"two requests are both named {name!r}; name them apart")
         recorder = self.recorders[name] = LiveRecorder(name, spec.method.upper())
         wire = spec.wire_bytes(keepalive=self.keepalive)
-        return Prepared(name, wire, spec.expect, recorder, parse_captures(spec.capture))
+        captures = parse_captures(spec.capture)
+        return Prepared(
+            name, wire, spec.expect, recorder, captures, record_captures=spec.record_captures
+        )
 
     @property
     def flow_plan(self) -> FlowPlan:

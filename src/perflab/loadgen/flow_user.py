@@ -179,6 +179,8 @@ class FlowUser(User):
         """
         step = self.step
         if captured is not None:
+            if step.record_captures:
+                step.recorder.stats.captured_values.append(captured)
             self.values.update(captured)
             if step.on_start:
                 self.session.update(captured)

@@ -79,6 +79,8 @@ class NameStats:
     late_sends: int = 0
     dropped_sends: int = 0
     skipped: int = 0  # flow steps not sent: a value they need was not captured
+    # What a request with `record_captures` captured from each right answer (its ids, say).
+    captured_values: list[dict[str, Any]] = field(default_factory=list)
     histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
     windows: dict[int, Window] = field(default_factory=dict)
 
@@ -101,6 +103,7 @@ class NameStats:
         self.late_sends += other.late_sends
         self.dropped_sends += other.dropped_sends
         self.skipped += other.skipped
+        self.captured_values.extend(other.captured_values)
         self.histogram.merge(other.histogram)
         for second, window in other.windows.items():
             self.windows.setdefault(second, Window(second)).merge(window)
@@ -132,12 +135,15 @@ class NameStats:
 
     def to_dict(self, duration_s: float) -> dict[str, Any]:
         """`summary` plus the histogram and per-second series. Usage: ``s.to_dict(d)``"""
-        return {
+        stored = {
             "method": self.method,
             **self.summary(duration_s),
             "histogram": self.histogram.encode(),
             "time_series": [self.windows[s].to_dict() for s in sorted(self.windows)],
         }
+        if self.captured_values:
+            stored["captured_values"] = self.captured_values
+        return stored
 
     @classmethod
     def from_dict(cls, name: str, data: dict[str, Any]) -> NameStats:
@@ -155,6 +161,7 @@ class NameStats:
             late_sends=int(data["late_sends"]),
             dropped_sends=int(data["dropped_sends"]),
             skipped=int(data.get("skipped", 0)),  # absent in recordings from before flows
+            captured_values=[dict(v) for v in data.get("captured_values", [])],
             histogram=LatencyHistogram.decode(data["histogram"]),
             windows={w.second: w for w in windows},
         )

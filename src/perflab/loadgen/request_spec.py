@@ -134,6 +134,9 @@ class RequestSpec:
     expect: Expectation = field(default_factory=Expectation)
     # name -> "json:PATH" | "header:NAME": values later steps of a flow use as {name}
     capture: Mapping[str, str] = field(default_factory=dict)
+    # Keep every value this request captures in the recording (`NameStats.captured_values`):
+    # what a fault study reconciles its acknowledged writes against.
+    record_captures: bool = False
 
     def __post_init__(self) -> None:
         Origin.of(self.url)  # fail early on a bad URL

@@ -95,6 +95,7 @@ _REQUEST_KEYS = {
     "content_type",
     "expect",
     "capture",
+    "record_captures",
 }
 _EXPECT_KEYS = {"status", "sha256", "json", "same_length"}
 _FLOW_KEYS = {"name", "weight", "steps"}
@@ -205,6 +206,7 @@ def _request(
         weight=int(table.get("weight", 1)),
         expect=parse_expectation(dict(table.get("expect", {})), where),
         capture={str(k): str(v) for k, v in capture.items()},
+        record_captures=bool(table.get("record_captures", False)),
     )
 
 
