@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 
 from perflab.bench.display import BenchDisplay
-from perflab.bench.measure import measure, summary_line, warm_up
+from perflab.bench.measure import LoadDriver, measure, summary_line, warm_up
 from perflab.bench.study import CellPlan, Study, builtin_dir
 from perflab.bench.target import cell_target
 from perflab.bench.workload import cell_streams
@@ -40,6 +40,7 @@ class CellRun:
     log_root: Path  # logs go under LOG_ROOT/logs/<study>/<cell>-<repeat>/
     find_knee: bool = False
     max_warmup_s: float | None = None  # None: the study's fixed warm-up
+    driver: LoadDriver | None = None  # None: perflab's own engine runs the measured load
 
 
 def rerun_command(study: Study, cell: str, profile: str) -> str:
@@ -117,7 +118,7 @@ def run_cell(
                 display.phase("measuring")
                 measured = measure(
                     streams, target.base_url, target.pid, repeat=repeat,
-                    progress=display.load_progress,
+                    progress=display.load_progress, driver=settings.driver,
                 )  # fmt: skip
                 share = generator_cpu_share(measured)
                 measured.extra["conditions"] = {

@@ -29,11 +29,14 @@ from typing import Any
 from perflab.bench.launcher import tree_cpu_s
 from perflab.bench.signals import SignalSampler
 from perflab.bench.workload import warmup_streams
-from perflab.loadgen import Stream, run, run_streams
+from perflab.loadgen import Recording, Stream, run, run_streams
 from perflab.results.model import RepeatResult, Signals
 from perflab.results.run_values import GENERATOR_SATURATED, generator_cpu_share
 
 ProgressCallback = Callable[[float, int, int], None]
+# What runs a cell's measured load: perflab's own engine (run_streams), or another runner
+# passed in from above the bench (perflab.locust.driver.LocustDriver, `--engine locust`).
+LoadDriver = Callable[[list[Stream], ProgressCallback | None], Recording]
 SIGNAL_INTERVAL_S = 1.0
 
 
@@ -143,6 +146,7 @@ def measure(
     repeat: int,
     progress: ProgressCallback | None = None,
     interval_s: float = SIGNAL_INTERVAL_S,
+    driver: LoadDriver | None = None,
 ) -> RepeatResult:
     """Run the measured load with the server's signals sampled: one repeat of a cell.
 
@@ -153,7 +157,7 @@ def measure(
     t0_unix_s = time.time()
     sampler.start(t0_unix_s)
     try:
-        recording = run_streams(streams, progress)
+        recording = (driver or run_streams)(streams, progress)
     finally:
         signals = sampler.stop()
     cpu_after_s = tree_cpu_s(pid) if pid is not None else None

@@ -38,6 +38,7 @@ from perflab.bench.cell_run import (
 )
 from perflab.bench.display import BenchDisplay
 from perflab.bench.goals import evaluate_goals
+from perflab.bench.measure import LoadDriver
 from perflab.bench.study import CellPlan, Study
 from perflab.results.document import RESULTS_NAME, finish_run, new_run, write_run
 from perflab.results.model import CellResults, RunResults, StudyResults
@@ -71,6 +72,7 @@ class BenchOptions:
     find_knee: bool = False
     show_progress: bool = True
     max_warmup_s: float | None = DEFAULT_MAX_WARMUP_S  # None or 0: the study's fixed warm-up
+    driver: LoadDriver | None = None  # None: perflab's engine; else e.g. `--engine locust`'s
 
     @property
     def results_path(self) -> Path:
@@ -195,7 +197,8 @@ def _run_study(
                                        repeat=repeat, expected_s=None)  # fmt: skip
                     display.end_cell(cell.status, first_line(cell.reason or ""))
                     continue
-                settings = CellRun(version.out_dir, options.find_knee, options.max_warmup_s or None)
+                settings = CellRun(version.out_dir, options.find_knee, options.max_warmup_s or None,
+                                   options.driver)  # fmt: skip
                 run_cell(study, version.plan(plan), cell, repeat=repeat, settings=settings,
                          display=display, label=label)  # fmt: skip
                 _update_study_status(results)

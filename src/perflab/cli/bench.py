@@ -91,6 +91,24 @@ def bench(
         str | None,
         typer.Option(help="Duet for a study's own server: the other version's command."),
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="What drives the measured load: perflab (its own engine) or locust (locust's "
+            "master/worker runner with perflab's checks and exact histograms; docs/locust.md)."
+        ),
+    ] = "perflab",
+    locust_workers: Annotated[
+        int, typer.Option(min=0, help="--engine locust: worker processes on this machine.")
+    ] = 2,
+    locust_remote_workers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="--engine locust: also wait for this many workers from other machines "
+            "(`perflab locust-worker --master-host THIS_HOST`; the master listens on 5557).",
+        ),
+    ] = 0,
 ) -> None:
     """Reproduce the studies on this machine: each cell on a fresh server, results as JSON."""
     # Imported here, not at the top: every `perflab` command (serve included) loads this
@@ -116,7 +134,11 @@ def bench(
     command = "perflab bench " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     if out is None:
         out = DEFAULT_OUT_ROOT / new_run_id()
+    from perflab.cli.locust import bench_driver
+
+    driver = bench_driver(engine, locust_workers, locust_remote_workers, out, find_knee)
     options = BenchOptions(
+        driver=driver,
         out_dir=out,
         profile=profile,
         repeat=repeat,

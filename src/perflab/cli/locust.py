@@ -4,6 +4,8 @@ The master (`perflab bench --engine locust`, or ``locust -f $(python -m perflab.
 --master ...``) sends the workers the cell's load; a worker needs only this command, the
 master's address and the same perflab and locust versions (docs/locust.md).
 
+Also `bench_driver`: what `perflab bench --engine locust --locust-workers N` measures with.
+
 Usage::
 
     perflab locust-worker --master-host 10.0.0.4                 # one worker process
@@ -14,9 +16,16 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from importlib.util import find_spec
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from perflab.bench.measure import LoadDriver
+
+LOCUST_MASTER_PORT = 5557  # locust's own default: what remote workers connect to
 
 
 def locust_worker(
@@ -32,8 +41,6 @@ def locust_worker(
     ] = 1,
 ) -> None:
     """Run locust worker(s) with perflab's locustfile until the master ends the run."""
-    from importlib.util import find_spec
-
     from perflab.locust import locustfile_path
 
     if find_spec("locust") is None:
@@ -45,3 +52,29 @@ def locust_worker(
         argv += ["--processes", str(processes)]
     sys.stdout.flush()
     os.execv(sys.executable, argv)  # locust itself from here on: its signals, its exit code
+
+
+def bench_driver(
+    engine: str, workers: int, remote_workers: int, out_dir: Path, find_knee: bool
+) -> LoadDriver | None:
+    """What `perflab bench --engine ENGINE` measures with: None for perflab's own engine, a
+    `LocustDriver` (master and workers per cell, their files under OUT/locust/) for locust.
+    Raises typer.BadParameter on what cannot run. Usage: see `perflab.cli.bench`."""
+    if engine == "perflab":
+        return None
+    if engine != "locust":
+        raise typer.BadParameter(f"--engine {engine!r}: choose perflab or locust")
+    if find_knee:
+        raise typer.BadParameter("--find-knee drives perflab's own engine; drop --engine locust")
+    if workers + remote_workers < 1:
+        raise typer.BadParameter("--engine locust needs --locust-workers or remote workers")
+    if find_spec("locust") is None:
+        raise typer.BadParameter("locust is not installed: pip install 'perflab[locust]'")
+    from perflab.locust.driver import LocustDriver
+
+    return LocustDriver(
+        workers,
+        work_dir=out_dir / "locust",
+        remote_workers=remote_workers,
+        port=LOCUST_MASTER_PORT if remote_workers else None,
+    )

@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 from locust.env import Environment
 
-from perflab.bench.runner import cell_results, study_results
+from perflab.bench.cell_run import cell_results, study_results
 from perflab.loadgen.metadata import machine_metadata
 from perflab.loadgen.recording import TOTAL_NAME, Recording
 from perflab.locust.cell_load import CellLoad
