@@ -12,6 +12,7 @@ from perflab.cli.calibrate import calibrate
 from perflab.cli.compare import compare
 from perflab.cli.downstream import downstream
 from perflab.cli.history import history
+from perflab.cli.init import init
 from perflab.cli.load import load, load_large_body
 from perflab.cli.locust import locust_worker
 from perflab.cli.report import report
@@ -34,6 +35,7 @@ app.command("worker")(worker)
 app.command("load")(load)
 app.command("load-large-body")(load_large_body)
 app.command("bench")(bench)
+app.command("init")(init)
 app.command("report")(report)
 app.command("compare")(compare)
 app.command("locust-worker")(locust_worker)
