@@ -157,4 +157,7 @@ def spreads_table(calibration: Calibration) -> str:
 def _size(log_scale: bool, value: float, change: bool = True) -> str:
     if not log_scale:
         return f"{value * 100:.2f}pp"
-    return f"+-{math.expm1(value):.1%}" if change else f"{value:.1%}"
+    if not change:
+        return f"{value:.1%}"
+    # Past 10x (a smoke profile's few requests, a very noisy box) the figure says nothing more.
+    return "> +1000%" if value >= math.log(11) else f"+-{math.expm1(value):.1%}"

@@ -236,7 +236,9 @@ def _interval(m: MetricComparison) -> str:
 def _resolves(m: MetricComparison) -> str:
     if m.resolvable is None:
         return "unknown"
-    return f"+-{m.resolvable * 100:.2f}pp" if not m.metric.log_scale else f"+-{m.resolvable:.1%}"
+    if not m.metric.log_scale:
+        return f"+-{m.resolvable * 100:.2f}pp"
+    return "> +1000%" if m.resolvable >= 10 else f"+-{m.resolvable:.1%}"
 
 
 def _spread(m: MetricComparison) -> str:

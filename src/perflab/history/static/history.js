@@ -47,7 +47,13 @@
       width: 560,
       height: 220,
       plugins: [changeLines(item.changes)],
-      scales: { x: { time: false } },
+      scales: {
+        x: { time: false },
+        // A flat series (an error rate of 0 throughout) gets a small range, not uPlot's
+        // default of +-100x around a single value.
+        y: { range: (u, min, max) => (max > min ? [min - 0.05 * (max - min), max + 0.05 * (max - min)]
+          : [min - Math.max(Math.abs(min) * 0.05, 0.01), max + Math.max(Math.abs(max) * 0.05, 0.01)]) },
+      },
       axes: [
         { values: (u, ticks) => ticks.map((t) => (Number.isInteger(t) ? item.runs[t] || "" : "")) },
         { values: (u, ticks) => ticks.map((t) => unit(item.metric, t)), size: 70 },
