@@ -19,7 +19,8 @@ Runs inside locust processes (gevent).
 
 Usage::
 
-    runtime = StreamRuntime(0, stream, recording.recorders)
+    wires = stream_wires(stream)          # before timing (a factory's body is built here)
+    runtime = StreamRuntime(0, stream, recording.recorders, wires)
     runtime.begin(share, start_perf_s=perf_counter())
     ticket = runtime.take()        # Ticket(unit, scheduled_perf_s) or None
 """
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 import gevent
 from gevent.queue import Queue
 
-from perflab.loadgen import Closed, Open, Stream, Users
+from perflab.loadgen import Closed, Open, RequestSpec, Stream, Users
 from perflab.loadgen.capture import parse_captures
 from perflab.loadgen.connection import Prepared
 from perflab.loadgen.flow import weighted_sequence
@@ -42,6 +43,22 @@ from perflab.locust.prepared import CallCache
 from perflab.locust.shares import Share
 
 LOOKAHEAD_S = 0.001  # the open model sends what is due within the next millisecond now
+
+
+def stream_specs(stream: Stream) -> list[RequestSpec]:
+    """Every request a stream may send: its on_start steps, then its requests."""
+    on_start = (stream.flow_parts() or ((), ()))[0]
+    return [*on_start, *stream.requests]
+
+
+def stream_wires(stream: Stream) -> dict[str, bytes]:
+    """Each request's bytes, built once (no gevent object: it may run in a thread).
+
+    Usage: ``wires = gevent.get_hub().threadpool.apply(stream_wires, (stream,))``
+    """
+    return {
+        spec.label: spec.wire_bytes(keepalive=stream.keepalive) for spec in stream_specs(stream)
+    }
 
 
 @dataclass(frozen=True)
@@ -56,17 +73,23 @@ class Ticket:
 class StreamRuntime:
     """One stream's shared state on this worker. Usage: see the module docstring."""
 
-    def __init__(self, index: int, stream: Stream, recorders: dict[str, LiveRecorder]) -> None:
+    def __init__(
+        self,
+        index: int,
+        stream: Stream,
+        recorders: dict[str, LiveRecorder],
+        wires: dict[str, bytes],
+    ) -> None:
         self.index = index
         self.model = stream.model
         self.timeout_s = stream.timeout_s
         parts = stream.flow_parts()
         on_start, flows = parts or ((), ())
-        specs = [*on_start, *stream.requests]
+        specs = stream_specs(stream)
         self.prepared = {
             spec.label: Prepared(
                 spec.label,
-                spec.wire_bytes(keepalive=stream.keepalive),  # a factory's body is built here
+                wires[spec.label],
                 spec.expect,
                 recorders[spec.label],
                 parse_captures(spec.capture),

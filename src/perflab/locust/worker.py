@@ -33,7 +33,7 @@ from perflab.loadgen.connection import Prepared
 from perflab.locust import protocol
 from perflab.locust.options import PerflabOptions
 from perflab.locust.shares import Share
-from perflab.locust.stream_runtime import StreamRuntime
+from perflab.locust.stream_runtime import StreamRuntime, stream_specs, stream_wires
 from perflab.locust.wire import streams_from_wire
 from perflab.locust.worker_recording import WorkerRecording
 
@@ -113,16 +113,14 @@ class WorkerRun:
     def _on_workload(self, environment: Environment, msg: Message, **_: Any) -> None:
         try:
             streams = streams_from_wire(msg.data)
-            methods = {
-                spec.label: spec.method.upper()
-                for stream in streams
-                for spec in [*(stream.flow_parts() or ((), ()))[0], *stream.requests]
-            }
+            methods = {s.label: s.method.upper() for st in streams for s in stream_specs(st)}
             recording = WorkerRecording(methods)
-            # Bytes are built off the event loop: a 26 MB body must not stall the heartbeats.
-            self.streams = gevent.get_hub().threadpool.apply(
-                lambda: [StreamRuntime(i, s, recording.recorders) for i, s in enumerate(streams)]
-            )
+            # Bytes are built in gevent's thread pool: a 26 MB body must not stall heartbeats.
+            # Only bytes: a gevent object made there would belong to that thread's hub.
+            wires = gevent.get_hub().threadpool.apply(lambda: [stream_wires(s) for s in streams])
+            self.streams = [
+                StreamRuntime(i, s, recording.recorders, wires[i]) for i, s in enumerate(streams)
+            ]
         except Exception as exc:  # the master must hear why, not wait for a ready
             self._send(protocol.READY, {"error": f"{exc}\n{traceback.format_exc()}"})
             return
