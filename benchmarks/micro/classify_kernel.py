@@ -5,13 +5,18 @@ round-robin so that drift on a shared box hits every variant alike:
 
 - `session.run` per image at batch 1, 4, 8 and 16, one intra-op thread (the configuration every
   offload worker process uses), and batch 1 and 16 with two threads;
-- decode + preprocess per image (Pillow, one of foolbox's 512x512 JPEG photos);
+- decode + preprocess per image (Pillow, one of foolbox's 512x512 JPEG photos, or
+  scikit-image's cat where foolbox is not installed);
 - throughput with every core busy: one single-threaded session per core in separate processes,
   against one process whose session uses every core.
 
+The classify study's `process-x2` cell serves what "every core busy, N processes" computes
+here: the share it reaches is the cost of HTTP, the upload and the pool around the kernel.
+
 Usage:
-    .venv/bin/python benchmarks/classify_kernel.py                 # ~30 s
-    .venv/bin/python benchmarks/classify_kernel.py --seconds 2 --json results/classify_kernel.json
+    .venv/bin/python benchmarks/micro/classify_kernel.py               # ~30 s
+    .venv/bin/python benchmarks/micro/classify_kernel.py --seconds 2 --json out.json
+    .venv/bin/python benchmarks/micro/classify_kernel.py --smoke       # seconds: proves it runs
 
 Batching pays if per-image time at batch N is clearly below batch 1's; the process pool's
 one thread per session is right if N single-threaded processes beat one N-threaded session.
@@ -39,15 +44,18 @@ from perflab.app.classify.service import RESIZE_PX, decode_image, preprocess
 from perflab.loadgen.metadata import machine_metadata
 
 BATCH_SIZES = (1, 4, 8, 16)
-ROUNDS = 5
+ROUNDS = [5]  # --smoke: 1
 
 
 def foolbox_photo() -> bytes:
+    """A 512x512 ImageNet photo from foolbox, else the bench's cat (scikit-image)."""
     # find_spec locates the package without importing it: foolbox is installed without its
-    # dependencies, for its photos alone.
+    # dependencies, for its photos alone (the test extra).
     spec = importlib.util.find_spec("foolbox")
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("foolbox is not installed: pip install --no-deps foolbox")
+        from perflab.bench.bodies import cat_photo
+
+        return cat_photo()
     data_dir = Path(spec.submodule_search_locations[0]) / "data"
     return (data_dir / "imagenet_00_243.jpg").read_bytes()
 
@@ -112,7 +120,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=1.0, help="per variant and round")
     parser.add_argument("--json", type=Path, help="also write every figure here, with metadata")
+    parser.add_argument("--smoke", action="store_true", help="1 round of 0.05 s per variant")
     args = parser.parse_args()
+    if args.smoke:
+        args.seconds, ROUNDS[0] = 0.05, 1
     cores = len(os.sched_getaffinity(0))
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -130,7 +141,7 @@ def main() -> None:
         variants = [(1, n) for n in BATCH_SIZES] + [(2, 1), (2, 16)]
         samples: dict[tuple[int, int], list[tuple[float, float]]] = {v: [] for v in variants}
         prep_samples: list[float] = []
-        for _ in range(ROUNDS):
+        for _ in range(ROUNDS[0]):
             for threads, n in variants:
                 batch = batch_of(n, image)
                 samples[threads, n].append(time_per_image_s(sessions[threads], batch, args.seconds))
@@ -144,7 +155,7 @@ def main() -> None:
             for v, runs in samples.items()
         }
         base_wall, base_cpu = per_image_ms[1, 1]
-        print(f"\nsession.run per image ({cores} cores, median of {ROUNDS} rounds):")
+        print(f"\nsession.run per image ({cores} cores, median of {ROUNDS[0]} rounds):")
         print("threads  batch  wall ms/image  CPU ms/image  images/s  wall vs batch 1  CPU vs 1")
         for (threads, n), (wall_ms, cpu_ms) in per_image_ms.items():
             print(
