@@ -2,7 +2,7 @@
 
 Some studies send bodies that cannot be written in a TOML file: a 1366x768 photo with a face
 (seed 000, base64 in JSON), a cat photo as a multipart upload (seed 001), 25 MB JSON documents
-(seed 003). Each is built here from images that ship in scikit-image or from
+(seed 003), a 1 MB one for a probe. Each is built here from images that ship in scikit-image or from
 `perflab.loadgen.large_body`, deterministically, and may add JSON fields a right answer must
 hold (merged into the request's ``expect.json``).
 
@@ -28,7 +28,8 @@ from perflab.loadgen import large_body
 from perflab.loadgen.request_spec import Body
 
 SEED_000_SIZE = (1366, 768)  # px: the seed's photo
-MULTIPART_BOUNDARY = "perflab-bench-boundary-7d1f"  # fixed: identical bytes in every run
+MULTIPART_BOUNDARY = "perflab-bench-boundary-7d1f"
+PROBE_KEYS = 50_000  # fixed: identical bytes in every run
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,12 @@ def _multipart(field_name: str, filename: str, data: bytes) -> bytes:
     return head + data + f"\r\n--{MULTIPART_BOUNDARY}--\r\n".encode()
 
 
+def payload_probe() -> bytes:
+    """About 1 MB (50,000 keys): past `/pong`'s small lane (16 KiB), so it meets the
+    offloader's admission like a large body, without taking a worker for long."""
+    return large_body.document_bytes("probe", PROBE_KEYS)
+
+
 def _payload_expect(name: str, keys: int) -> Callable[[], dict[str, Any]]:
     def expect() -> dict[str, Any]:
         return large_body.expected_answer(name, keys)
@@ -158,6 +165,13 @@ GENERATORS: dict[str, BodyGenerator] = {
             lazy=True,
             expect=_payload_expect("large", large_body.LARGE_KEYS),
             description="~26 MB JSON document, 1.25 M keys, built in the sending process",
+        ),
+        BodyGenerator(
+            "payload_probe",
+            "application/json",
+            payload_probe,
+            # No expected fields: a probe of admission expects a 503, whose body has none.
+            description="~1 MB JSON document, 50,000 keys: a /pong body past the small lane",
         ),
     )
 }
