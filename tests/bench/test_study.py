@@ -55,7 +55,7 @@ def test_profiles_override_the_load_and_cells() -> None:
     full = load_study("faceblur", "full").cell("sync")
     quick = load_study("faceblur", "quick").cell("sync")
     assert cell_streams(full, BASE_URL, materialise=False)[0].model == Closed(1000, 100)
-    assert cell_streams(quick, BASE_URL, materialise=False)[0].model == Closed(120, 20)
+    assert cell_streams(quick, BASE_URL, materialise=False)[0].model == Users(20, 200.0, 12.0)
     classify_full = load_study("classify", "full")
     assert classify_full.cell("queue-2").settings["queue_workers"] == 4
     assert "4 model workers" in classify_full.cell("queue-2").label
@@ -64,7 +64,7 @@ def test_profiles_override_the_load_and_cells() -> None:
     payload_full = load_study("payload", "full").cell("pong-multi")
     assert payload_full.server == {"workers": 4}
     small, large = cell_streams(load_study("payload", "quick").cell("ping-1w"), BASE_URL)
-    assert small.model == Open(10.0, 15.0)
+    assert small.model == Open(20.0, 15.0)
     assert [s.label for s in large.requests] == ["large"]
     assert large.requests[0].body.factory is not None, "25 MB built in its own process"
     assert large.requests[0].expect.json_fields["count"] == 1_250_000
