@@ -220,3 +220,12 @@ def test_a_name_neither_var_nor_capture_is_refused(tmp_path: Path) -> None:
     plan = load_study(str(path)).cells[0]
     with pytest.raises(StudyError, match=r"uses \{who\} but \[vars\] has no 'who'"):
         cell_scenario(plan, "http://127.0.0.1:1", materialise=False)
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "full"])
+def test_the_documented_example_of_an_own_server_loads(profile: str) -> None:
+    example = Path(__file__).resolve().parents[2] / "docs" / "examples" / "own-server.toml"
+    loaded = load_study(str(example), profile)
+    assert all(cell.foreign for cell in loaded.cells)
+    scenario = cell_scenario(loaded.cells[0], "http://127.0.0.1:1", materialise=False)
+    assert [flow.steps for flow in scenario.flows] == [("create", "read", "delete")]

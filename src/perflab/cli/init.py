@@ -39,6 +39,10 @@ def init(
         int,
         typer.Option(min=2, help="N in the 1 vs N workers cells (default: this machine's cores)."),
     ] = max(2, os.cpu_count() or 2),
+    python: Annotated[
+        str | None,
+        typer.Option(help="The interpreter whose environment has your app (a venv's python)."),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
 ) -> None:
     """Write a starter study from an OpenAPI document or a HAR file; it runs as written."""
@@ -54,12 +58,15 @@ def init(
     if out.exists() and not force:
         raise typer.BadParameter(f"{out} exists: pick another --out, or --force")
     try:
-        starter = build_starter(source, har, out_dir=out.parent, runners=runners, workers=workers)
+        starter = build_starter(
+            source, har, out_dir=out.parent, runners=runners, workers=workers, python=python
+        )
     except LabError as exc:
         typer.echo(f"perflab init: {exc}", err=True)
         raise typer.Exit(1) from None
     given = [*([source] if source else []), *(["--har", str(har)] if har else [])]
     given += ["--out", str(out), *(f"--runner={name}" for name in runner or [])]
+    given += ["--python", python] if python else []
     command = "perflab init " + shlex.join(given)
     out.write_text(study_text(starter, command), encoding="utf-8")
     try:

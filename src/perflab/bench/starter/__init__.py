@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -56,6 +57,7 @@ def build_starter(
     out_dir: Path,
     runners: list[str],
     workers: int,
+    python: str | None = None,
 ) -> Starter:
     """The starter study for a source (URL or module:app) and/or a HAR file.
 
@@ -74,7 +76,10 @@ def build_starter(
     elif is_url(str(source)):
         starter = starter_from_openapi(openapi_from_url(str(source)), str(source))
     else:
-        document = openapi_from_app(str(source), cwd=Path.cwd(), runner=runners[0])
+        interpreter = python or sys.executable
+        document = openapi_from_app(
+            str(source), cwd=Path.cwd(), runner=runners[0], python=interpreter
+        )
         starter = starter_from_openapi(document, f"{source} ({OPENAPI_PATH})")
         starter.ready = OPENAPI_PATH
     if source is not None and is_url(source):
@@ -83,6 +88,6 @@ def build_starter(
     elif source is not None:
         starter.app, starter.base_url = source, None
         starter.cwd = os.path.relpath(Path.cwd(), out_dir.resolve())
-    starter.runners = runners
+    starter.runners, starter.python = runners, python
     starter.workers = [1, max(2, workers)]
     return starter

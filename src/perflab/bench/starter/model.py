@@ -57,6 +57,7 @@ class Starter:
     base_url: str | None = None  # a running service (no app to start)
     app: str | None = None  # module:attr to start on the runners
     runners: list[str] = field(default_factory=lambda: ["uvicorn"])
+    python: str | None = None  # the interpreter that has the app (its venv); None: perflab's
     workers: list[int] = field(default_factory=lambda: [1, 2])
     ready: str = "/"
     cwd: str = "."  # where the app imports, relative to the study file

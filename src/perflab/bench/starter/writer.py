@@ -111,6 +111,11 @@ def _server_lines(starter: Starter) -> list[str]:
         f"app = {toml_value(starter.app or 'module:app')}",
         f"runner = {toml_value(starter.runners[0])}",
         "workers = 1",
+        *(
+            [f"python = {toml_value(starter.python)}  # the app's environment"]
+            if starter.python
+            else []
+        ),
         f"cwd = {toml_value(starter.cwd)}  # where `import {module}` works, relative to this file",
         f"ready = {toml_value(starter.ready)}  # polled until it answers 2xx",
         "",
@@ -155,7 +160,9 @@ def study_text(starter: Starter, command: str) -> str:
         "[base]",
         "warmup_s = 2.0",
         "timeout_s = 10.0",
-        "# Users log in once (on_start), then run the flows and requests, with no think time.",
+        "# Each user runs "
+        + ("its login once (on_start), then " if starter.on_start else "")
+        + "the flows and requests, with no think time.",
         'load = { model = "users", users = 32, spawn_rate_per_s = 32.0, duration_s = 20.0 }',
     ]
     if starter.vars:
