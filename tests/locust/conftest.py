@@ -33,8 +33,8 @@ def ping(base_url: str, name: str, *, weight: int = 1, count: int = 2) -> Reques
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def ping_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """One `perflab serve` for a module's tests (its /ping is all they need)."""
+    """One `perflab serve` for the package's tests (its /ping and /notes/ are all they need)."""
     with perflab_server(tmp_path_factory.mktemp("server")) as server:
         yield server

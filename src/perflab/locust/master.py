@@ -64,6 +64,7 @@ class MasterRun:
         self.written = False
         self.controller: gevent.Greenlet[[], None] | None = None
         self.cpu_start_s = time.process_time()
+        self.dispatch_started_unix_s = 0.0
 
     def install(self) -> None:
         """Register handlers and listeners. Usage: see module."""
@@ -104,6 +105,7 @@ class MasterRun:
 
     def _on_test_start(self, environment: Environment, **_: Any) -> None:
         if self.controller is None:
+            self.dispatch_started_unix_s = time.time()  # locust starts spawning users now
             self.controller = gevent.spawn(self._control)
 
     def _active(self) -> list[str]:
@@ -181,6 +183,9 @@ class MasterRun:
                     "index": index,
                     "workers": len(self.planned),
                     "start_at_unix_s": self.start_at_unix_s,
+                    # users-model users start this much after they were spawned, so that
+                    # locust's ramp (from the dispatch) is replayed from the common start
+                    "ramp_shift_s": max(0.0, self.start_at_unix_s - self.dispatch_started_unix_s),
                     "shares": shares,
                 },
                 client_id=client_id,

@@ -93,6 +93,7 @@ class StreamRuntime:
                 spec.expect,
                 recorders[spec.label],
                 parse_captures(spec.capture),
+                record_captures=spec.record_captures,
             )
             for spec in specs
         }

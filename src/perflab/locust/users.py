@@ -24,9 +24,10 @@ import random
 import time
 from typing import Any, ClassVar
 
+import gevent
 from locust import FastHttpUser, task
 
-from perflab.loadgen import Open
+from perflab.loadgen import Open, Users
 from perflab.loadgen.capture import capture_values
 from perflab.loadgen.connection import Prepared
 from perflab.loadgen.expectation import CAPTURE_FAILED
@@ -48,12 +49,21 @@ def _header_pairs(headers: Any) -> list[tuple[bytes, bytes]]:
     return pairs
 
 
-def _head_bytes(response: Any) -> int:
-    """The answer's head, as headers and a status line (geventhttpclient keeps no raw copy)."""
-    headers = response.headers
-    if headers is None:
-        return 0
-    return STATUS_LINE_BYTES + sum(len(k) + len(v) + 4 for k, v in headers.items()) + 2
+_head_sizes: dict[str, int] = {}  # request name -> its first answer's head size
+
+
+def _head_bytes(name: str, response: Any) -> int:
+    """The answer's head size, estimated from the first answer of each request name (its
+    status line and headers: geventhttpclient keeps no raw copy, and counting each answer's
+    headers would cost as much as the rest of the bookkeeping)."""
+    size = _head_sizes.get(name)
+    if size is None:
+        headers = response.headers
+        pairs = headers.items() if headers is not None else ()
+        size = _head_sizes[name] = (
+            STATUS_LINE_BYTES + sum(len(k) + len(v) + 4 for k, v in pairs) + 2
+        )
+    return size
 
 
 class PerflabStreamUser(FastHttpUser):
@@ -75,6 +85,8 @@ class PerflabStreamUser(FastHttpUser):
         agent: Any = self.client.client
         agent.valid_response_codes = EVERY_STATUS
         self.flow_user: FlowUser | None = stream.new_user() if stream is not None else None
+        self.spawned_unix_s = time.time()
+        self.ramped = False  # users model: started at its place in the ramp
 
     def wait_time(self) -> float:
         """The users model's think time (uniform, as `perflab load`); 0 otherwise."""
@@ -91,6 +103,9 @@ class PerflabStreamUser(FastHttpUser):
             return
         run.wait_started()
         stream = run.stream(self.stream_index)
+        if not self.ramped and stream is not None and isinstance(stream.model, Users):
+            self.ramped = True  # locust's ramp, replayed from the common start
+            gevent.sleep(max(0.0, self.spawned_unix_s + run.ramp_shift_s - time.time()))
         ticket = stream.take() if stream is not None else None
         if stream is None or ticket is None:
             run.idle()
@@ -153,7 +168,7 @@ class PerflabStreamUser(FastHttpUser):
             status = int(response.status_code)
             body = response.content or b""
             body_length = len(body)
-            bytes_in = body_length + _head_bytes(response)
+            bytes_in = body_length + _head_bytes(step.name, response)
             headers = response.headers
             retry_after = status == 503 and headers.get("Retry-After") is not None
             recorder = step.recorder

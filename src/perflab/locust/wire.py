@@ -141,6 +141,7 @@ def spec_to_wire(spec: RequestSpec) -> dict[str, Any]:
             "same_length": expect.same_length,
         },
         "capture": dict(spec.capture),
+        "record_captures": spec.record_captures,
     }
 
 
@@ -161,6 +162,7 @@ def spec_from_wire(data: dict[str, Any]) -> RequestSpec:
             same_length=bool(expect.get("same_length", False)),
         ),
         capture={str(k): str(v) for k, v in (data.get("capture") or {}).items()},
+        record_captures=bool(data.get("record_captures", False)),
     )
 
 

@@ -59,6 +59,7 @@ class WorkerRun:
         self._idle = Event()  # never set: users with nothing left to send wait on it
         self.recording: WorkerRecording | None = None
         self.shared = False  # this worker got its share of the run
+        self.ramp_shift_s = 0.0  # users-model users start this long after their spawn
         self.cpu_start_s = 0.0
         self.done_sent = False
         self.final_sent = False
@@ -134,6 +135,7 @@ class WorkerRun:
         start_at_unix_s = float(data["start_at_unix_s"])
         assert self.recording is not None
         self.recording.start(start_at_unix_s)
+        self.ramp_shift_s = float(data.get("ramp_shift_s", 0.0))
         self.shared = True
         start_perf_s = time.perf_counter() + (start_at_unix_s - time.time())
         for runtime, share in zip(self.streams, data["shares"], strict=True):
