@@ -4,13 +4,23 @@ and leaves no process behind."""
 
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from perflab.bench import launcher
 from perflab.bench.runners import RUNNERS, runner_problem
-from tests.bench.foreign_support import FRONT, cells, leftovers, run_study, write_study
+from perflab.bench.signals import SignalSampler
+from tests.bench.foreign_support import (
+    FOREIGN_DIR,
+    FRONT,
+    cells,
+    leftovers,
+    run_study,
+    write_study,
+)
 
 COMMAND = 'command = "{python} -m uvicorn shop:app --host {host} --port {port} --workers {workers}"'
 
@@ -133,7 +143,7 @@ def test_the_app_on_every_installed_runner_with_one_and_two_workers(tmp_path: Pa
     ran = []
     for name, cell in cells(document).items():
         runner = name.rsplit("-", 1)[0]
-        problem = runner_problem(runner, "asgi", __import__("sys").executable)
+        problem = runner_problem(runner, "asgi", sys.executable)
         if problem:
             assert cell["status"] == "skipped"
             assert cell["reason"] == problem
@@ -150,7 +160,7 @@ def test_the_app_on_every_installed_runner_with_one_and_two_workers(tmp_path: Pa
 
 def test_a_wsgi_app_on_gunicorn_and_granian(tmp_path: Path) -> None:
     for runner in ("gunicorn", "granian"):
-        if runner_problem(runner, "wsgi", __import__("sys").executable):
+        if runner_problem(runner, "wsgi", sys.executable):
             pytest.skip(f"{runner} is not installed")
     cell_tables = (
         '[[cell]]\nname = "gunicorn"\nserver = { runner = "gunicorn", workers = 2 }\n'
@@ -170,3 +180,30 @@ def test_a_wsgi_app_on_gunicorn_and_granian(tmp_path: Path) -> None:
             "--worker-class" not in cell["settings"]["server"]["command_line"]
         )
     assert leftovers(token) == []
+
+
+@pytest.mark.parametrize("metrics", [True, False])
+def test_a_foreign_metrics_page_is_read_and_a_missing_one_left_alone(
+    tmp_path: Path, metrics: bool
+) -> None:
+    port = launcher.free_port()
+    argv = [sys.executable, "-m", "uvicorn", "shop:app", "--port", str(port)]
+    env = {"SHOP_DB": str(tmp_path / "shop.db"), **({"SHOP_METRICS": "1"} if metrics else {})}
+    with launcher.launch_server(
+        argv, port=port, env=env, cwd=FOREIGN_DIR, log_dir=tmp_path, label="shop"
+    ) as server:
+        sampler = SignalSampler(server.base_url, server.pid, interval_s=0.1)
+        sampler.start(time.time())
+        deadline_s = time.monotonic() + 30
+        while len(sampler.series) < 3 and time.monotonic() < deadline_s:
+            time.sleep(0.05)
+        signals = sampler.stop()
+    series = signals["series"]
+    assert len(series) >= 3
+    assert all("threads" in sample and "open_fds" in sample for sample in series)
+    if metrics:
+        assert all(sample.get("in_progress") == 1 for sample in series)  # the scrape itself
+    else:
+        assert all("in_progress" not in sample for sample in series)
+        metrics_hits = server.log().count("GET /metrics")
+        assert metrics_hits == 1, "a server without /metrics is asked once"
