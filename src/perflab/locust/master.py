@@ -43,6 +43,7 @@ START_MARGIN_S = 0.5  # the share must reach every worker (maybe remote) before 
 POLL_S = 0.2
 FINALS_TIMEOUT_S = 15.0
 DEADLINE_MARGIN_S = 10.0
+LOST_AFTER_S = 5.0  # missing this long (after locust's own ~3 s of missed heartbeats): lost
 
 
 class MasterRun:
@@ -65,6 +66,7 @@ class MasterRun:
         self.controller: gevent.Greenlet[[], None] | None = None
         self.cpu_start_s = time.process_time()
         self.dispatch_started_unix_s = 0.0
+        self.missing_since: dict[str, float] = {}  # worker -> when locust first missed it
 
     def install(self) -> None:
         """Register handlers and listeners. Usage: see module."""
@@ -114,8 +116,14 @@ class MasterRun:
         return sorted((node.id for node in nodes), key=runner.get_worker_index)
 
     def _lost(self, client_id: str) -> bool:
+        """Gone from locust's workers, or missing (no heartbeat) for LOST_AFTER_S: a worker
+        busy at full CPU may miss a heartbeat or two and come back (locust says self-healed)."""
         node = self.runner.clients.get(client_id)
-        return node is None or node.state == "missing"
+        if node is not None and node.state != "missing":
+            self.missing_since.pop(client_id, None)
+            return False
+        since = self.missing_since.setdefault(client_id, time.monotonic())
+        return node is None or time.monotonic() - since >= LOST_AFTER_S
 
     def _wait(self, condition: Any, timeout_s: float, what: str) -> bool:
         deadline = time.monotonic() + timeout_s
