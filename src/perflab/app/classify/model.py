@@ -15,8 +15,8 @@ no reader ever sees half a model (even where the lock does not hold, as on some 
 Each process keeps one session (`process_session`), with its thread pools sized explicitly:
 parallelism comes from the offloader's worker processes, one per core, and a session that also
 spread over every core would fight them for it. Measured on the 2-core box
-(benchmarks/classify_kernel.py): a session on 2 threads spends 10-25% more CPU per image than
-on 1, and two single-threaded processes classify at least as many images per second as one
+(benchmarks/micro/classify_kernel.py): a session on 2 threads spends 10-25% more CPU per image
+than on 1, and two single-threaded processes classify at least as many images per second as one
 two-threaded one.
 """
 
