@@ -6,13 +6,15 @@ the same job runs in a local process or in a `perflab worker` on another machine
 never executes code that a message named.
 
 Each entry is loaded on first use, so a worker serving only `parse_json` never imports OpenCV.
-To add a kernel: write its loader (the function, the types its arguments and result travel as,
-its per-process warm-up, and its batch form if it has one) and add a line to `_REGISTRY`.
+To add a kernel: declare it in its domain's `kernel.py` (the function, the types its arguments
+and result travel as, its per-process warm-up, and its batch form if it has one) and add a
+line to `_REGISTRY`.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -48,62 +50,18 @@ class Kernel:
     batch: Callable[[list[Args]], list[Any]] | None = None
 
 
-def _blur() -> Kernel:
-    from perflab.app.faceblur.service import BlurOptions, BlurResult, blur_image, warm_up
-
-    return Kernel("blur", blur_image, tuple[bytes, BlurOptions], BlurResult, warm_up)
-
-
-def _parse_json() -> Kernel:
-    from perflab.app.payload.service import summarize
-    from perflab.app.payload.spool import BodySource, MemoryBody
-
-    def body_bytes(args: Args) -> Args:
-        # A body spooled to /dev/shm is a path on this machine: the worker may be on another,
-        # so the bytes travel. A body in memory travels as its buffer, with no extra copy.
-        (source,) = args
-        if isinstance(source, MemoryBody):
-            return (source.buffer,)
-        body: BodySource = source
-        with body.open() as stream:
-            return (stream.read(),)
-
-    def memory_body(args: Args) -> Args:
-        (data,) = args
-        return (MemoryBody(data),)
-
-    return Kernel(
-        "parse_json",
-        summarize,
-        tuple[bytearray],
-        dict[str, str | int | None],
-        to_wire=body_bytes,
-        from_wire=memory_body,
-    )
-
-
-def _classify() -> Kernel:
-    from perflab.app.classify.service import Prediction, classify_batch, classify_image, warm_up
-
-    def batch(jobs: list[Args]) -> list[Any]:
-        return list(classify_batch([data for (data,) in jobs]))
-
-    return Kernel("classify", classify_image, tuple[bytes], Prediction, warm_up, batch=batch)
-
-
-def _cpu() -> Kernel:
-    from perflab.app.diag.service import burn_cpu
-
-    return Kernel("cpu", burn_cpu, tuple[int], dict[str, int])
-
-
-# name -> ("module:function" of the kernel, its loader). The reference lets the API find a
-# function's name without importing every kernel's module.
-_REGISTRY: dict[str, tuple[str, Callable[[], Kernel]]] = {
-    "blur": ("perflab.app.faceblur.service:blur_image", _blur),
-    "parse_json": ("perflab.app.payload.service:summarize", _parse_json),
-    "classify": ("perflab.app.classify.service:classify_image", _classify),
-    "cpu": ("perflab.app.diag.service:burn_cpu", _cpu),
+# name -> (the kernel's "module:function", the "module:attribute" of its `Kernel`). Each domain
+# declares its kernel in its own `kernel.py`, imported on first use: a worker serving only
+# `parse_json` never imports OpenCV, and this package never imports the domains that use it
+# (their routers import the offloaders, so a static import back would be a cycle).
+_REGISTRY: dict[str, tuple[str, str]] = {
+    "blur": ("perflab.app.faceblur.service:blur_image", "perflab.app.faceblur.kernel:KERNEL"),
+    "parse_json": ("perflab.app.payload.service:summarize", "perflab.app.payload.kernel:KERNEL"),
+    "classify": (
+        "perflab.app.classify.service:classify_image",
+        "perflab.app.classify.kernel:KERNEL",
+    ),
+    "cpu": ("perflab.app.diag.service:burn_cpu", "perflab.app.diag.kernel:KERNEL"),
 }
 _BY_REFERENCE = {reference: name for name, (reference, _) in _REGISTRY.items()}
 
@@ -117,10 +75,14 @@ def names() -> tuple[str, ...]:
 def kernel_named(name: str) -> Kernel:
     """The kernel registered as `name`; ValueError naming the registered ones if there is none."""
     try:
-        _, load = _REGISTRY[name]
+        _, where = _REGISTRY[name]
     except KeyError:
         raise ValueError(f"no kernel named {name!r}; registered: {', '.join(names())}") from None
-    return load()
+    module, _, attribute = where.partition(":")
+    kernel = getattr(importlib.import_module(module), attribute)
+    if not isinstance(kernel, Kernel) or kernel.name != name:
+        raise TypeError(f"{where} is not the Kernel named {name!r}")
+    return kernel
 
 
 def kernel_for(function: Callable[..., Any]) -> Kernel:
