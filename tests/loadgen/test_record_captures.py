@@ -10,6 +10,7 @@ import pytest
 from perflab.loadgen import Closed, Expectation, Recording, RequestSpec, json_body, run
 from perflab.loadgen.scenario import parse_scenario
 from tests.loadgen.flow_server import FlowServer
+from tests.loadgen.scripted_server import ScriptedServer
 
 AUTH = {"Authorization": "Bearer {token}"}
 
@@ -62,3 +63,15 @@ def test_the_scenario_key_sets_it(flow_server: FlowServer) -> None:
     }  # fmt: skip
     [spec] = parse_scenario(document, Path(".")).requests
     assert spec.record_captures
+
+
+def test_a_capturing_step_times_its_own_answer(server: ScriptedServer) -> None:
+    """Its latency is taken before the engine sends the next step on the same connection
+    (which moves the connection's start time): an answer that takes 20 ms reads >= 20 ms."""
+    spec = RequestSpec(
+        server.url("/sleep/20"), name="slow", capture={"body": "header:content-length"}
+    )
+    recording = run([spec], Closed(requests=30, connections=2))
+    slow = recording.names["slow"]
+    assert slow.failure_count == 0
+    assert slow.histogram.value_at_percentile(50.0) >= 20_000  # us

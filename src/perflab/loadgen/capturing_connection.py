@@ -42,7 +42,9 @@ class CapturingHttpConnection(ExactHttpConnection):
         if request is None or not request.captures:
             super().on_message_complete()
             return
-        now_ns = perf_counter_ns()
+        # Before the hand-back below: the engine may send the next step on this connection at
+        # once, which moves `origin_ns` to that request's start.
+        latency_ns = perf_counter_ns() - self.origin_ns
         self.request = None
         self.served += 1
         status = self.parser.get_status_code()
@@ -63,7 +65,7 @@ class CapturingHttpConnection(ExactHttpConnection):
         if not self.parser.should_keep_alive():
             self.close()
         self.engine.connection_free(self)  # now the next step can use what was captured
-        recorder.record(now_ns - self.origin_ns, failure, bytes_in, len(request.wire), body_length)
+        recorder.record(latency_ns, failure, bytes_in, len(request.wire), body_length)
 
 
 class HeaderCapturingHttpConnection(CapturingHttpConnection):
