@@ -217,7 +217,10 @@ def _execute_on_asyncpg(
 
 
 # asyncpg's own errors, met only on the path above (elsewhere SQLAlchemy translates them).
-_ASYNCPG_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError)
+# InternalClientError: a protocol left mid-operation by a connection the server closed under
+# it ("cannot switch to state 12; another operation is in progress"), seen when PostgreSQL
+# restarts or terminates sessions under load: the connection is broken, not the statement.
+_ASYNCPG_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 # SQLSTATE classes and codes that mean the connection, not the statement, failed.
 _DISCONNECT_SQLSTATES = ("08", "57P01", "57P02", "57P03")
 # ...and those that mean the server cannot serve now (connection, insufficient resources,
@@ -229,7 +232,7 @@ _UNAVAILABLE_SQLSTATES = ("08", "53", "57")
 def _asyncpg_disconnect(error: BaseException) -> bool:
     """Whether an asyncpg error leaves its connection unusable: closed under it, an interface
     error (asyncpg raises these for a connection it has given up on), or a server shutdown."""
-    if isinstance(error, asyncpg.InterfaceError):
+    if isinstance(error, asyncpg.InterfaceError | asyncpg.InternalClientError):
         return True
     sqlstate = getattr(error, "sqlstate", None) or ""
     return sqlstate.startswith(_DISCONNECT_SQLSTATES)
@@ -239,7 +242,8 @@ def _asyncpg_unavailable(error: BaseException) -> bool:
     if not isinstance(error, _ASYNCPG_ERRORS):
         return False
     sqlstate = getattr(error, "sqlstate", None) or ""
-    return isinstance(error, asyncpg.InterfaceError) or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+    broken = isinstance(error, asyncpg.InterfaceError | asyncpg.InternalClientError)
+    return broken or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
 
 
 def _discard(connection: PoolProxiedConnection) -> None:
