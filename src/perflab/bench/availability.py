@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from functools import cache
 from urllib.parse import urlsplit
 
+from perflab.bench.private_services import missing_private_service
 from perflab.bench.runners import has_module, runner_problem
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -68,6 +69,8 @@ def missing_service(needs: Iterable[str]) -> str | None:
             problem = _problem("PostgreSQL", postgres_url(), 5432)
         elif service == "redis":
             problem = _problem("Redis", redis_url(), 6379)
+        elif service.startswith("private:"):
+            problem = missing_private_service(service.removeprefix("private:"))
         elif service.startswith("runner:"):
             need, _, python = service.removeprefix("runner:").partition("@")
             runner, _, interface = need.partition(":")

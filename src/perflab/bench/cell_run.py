@@ -19,10 +19,13 @@ from pathlib import Path
 import psutil
 
 from perflab.bench.display import BenchDisplay
+from perflab.bench.fault_run import FaultSession, cell_fault_plan
+from perflab.bench.faults import FaultContext
 from perflab.bench.measure import LoadDriver, measure, summary_line, warm_up
 from perflab.bench.study import CellPlan, Study, builtin_dir
-from perflab.bench.target import cell_target
-from perflab.bench.workload import cell_streams
+from perflab.bench.target import Target, cell_target
+from perflab.bench.workload import cell_streams, main_request
+from perflab.loadgen import Stream
 from perflab.loadgen.errors import LoadgenError
 from perflab.results.errors import CellNotAvailable, LabError
 from perflab.results.model import CellResults, StudyResults
@@ -116,10 +119,21 @@ def run_cell(
                 summary = f"knee at {cell.knee['rate_per_s']} req/s"
             else:
                 display.phase("measuring")
-                measured = measure(
-                    streams, target.base_url, target.pid, repeat=repeat,
-                    progress=display.load_progress, driver=settings.driver,
-                )  # fmt: skip
+                session = _fault_session(study, plan, target, streams)
+                if session is not None:
+                    session.start()
+                try:
+                    measured = measure(
+                        streams, target.base_url, target.pid, repeat=repeat,
+                        progress=display.load_progress, driver=settings.driver,
+                    )  # fmt: skip
+                except BaseException:
+                    if session is not None:
+                        session.abort()  # a paused process resumed, a stopped service back
+                    raise
+                if session is not None:
+                    display.phase("accounting for every request")
+                    session.finish(measured)
                 share = generator_cpu_share(measured)
                 measured.extra["conditions"] = {
                     **warm.conditions(),
@@ -142,6 +156,25 @@ def run_cell(
         display.end_cell("failed", first_line(str(exc)))
         return
     display.end_cell("ran", f"{summary} ({time.monotonic() - started_s:.0f} s)")
+
+
+def _fault_session(
+    study: Study, plan: CellPlan, target: Target, streams: list[Stream]
+) -> FaultSession | None:
+    """The faults (and reconciliation) around this cell's load, or None without any."""
+    fault_plan = cell_fault_plan(plan)
+    if not fault_plan.faults and fault_plan.reconcile is None:
+        return None
+    context = FaultContext(
+        server_pid=target.pid,
+        queue_worker_pids=list(target.queue_worker_pids),
+        services=dict(target.services),
+        database_url=target.database_url,
+    )
+    spec = main_request(streams, study.main_request)
+    return FaultSession(
+        fault_plan, context, spec, slo_p99_ms=study.slo_p99_ms, request=study.main_request
+    )
 
 
 def first_line(text: str) -> str:

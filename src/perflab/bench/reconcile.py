@@ -72,12 +72,26 @@ def read_rows(database_url: str, sql: str) -> list[dict[str, Any]]:
         return list(conn.execute(sql).fetchall())
 
 
+def row_ids(database_url: str, rule: ReconcileRule) -> set[str]:
+    """The ids stored now (the first column): taken before the measured load, so the warm-up's
+    writes are not counted as unacknowledged. Usage: ``before = row_ids(url, rule)``"""
+    return {str(next(iter(row.values()))) for row in read_rows(database_url, rule.sql) if row}
+
+
 def reconcile(
-    database_url: str, rule: ReconcileRule, acknowledged: list[dict[str, Any]], maybe: int
+    database_url: str,
+    rule: ReconcileRule,
+    acknowledged: list[dict[str, Any]],
+    maybe: int,
+    before: set[str] | None = None,
 ) -> dict[str, Any]:
-    """Acknowledged writes against stored rows (the first column is the id). Usage: above."""
+    """Acknowledged writes against the rows stored since `before` (ids present before the
+    load; the first column is the id). Usage: see module."""
     rows = read_rows(database_url, rule.sql)
-    stored = {str(next(iter(row.values()))): row for row in rows} if rows else {}
+    earlier = before or set()
+    stored = {
+        key: row for row in rows if row and (key := str(next(iter(row.values())))) not in earlier
+    }
     acked = [str(value[rule.capture]) for value in acknowledged if rule.capture in value]
     missing = [key for key in acked if key not in stored]
     wrong = [
@@ -89,6 +103,7 @@ def reconcile(
     acked_set = set(acked)
     unacknowledged = [key for key in stored if key not in acked_set]
     return {
+        "present_before": len(earlier),
         "acknowledged": len(acked),
         "stored": len(stored),
         "missing": len(missing),

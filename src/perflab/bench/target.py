@@ -18,12 +18,14 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from perflab.bench import launcher
 from perflab.bench.availability import postgres_url, redis_url
+from perflab.bench.fault_run import cell_fault_plan, private_services
+from perflab.bench.faults import Restartable
 from perflab.bench.fresh_database import fresh_database
 from perflab.bench.server_command import server_command
 from perflab.bench.study import CellPlan, Study
@@ -31,10 +33,14 @@ from perflab.bench.study import CellPlan, Study
 
 @dataclass(frozen=True)
 class Target:
-    """Where the load goes, and the process whose tree the signals watch (None: unknown)."""
+    """Where the load goes, the process whose tree the signals watch (None: unknown), and
+    what a fault can reach: queue workers, private services, the cell's database."""
 
     base_url: str
     pid: int | None
+    queue_worker_pids: tuple[int, ...] = ()
+    services: dict[str, Restartable] = field(default_factory=dict)  # "redis", "postgres"
+    database_url: str | None = None
 
 
 def serve_args(server: dict[str, Any]) -> list[str]:
@@ -79,7 +85,11 @@ def cell_target(study: Study, plan: CellPlan, *, log_dir: Path) -> Iterator[Targ
         return
     env = server_env(plan, log_dir / "data")
     with contextlib.ExitStack() as stack:
-        if plan.settings.get("database") == "postgres":
+        # A fault cell's private Redis/PostgreSQL first, so they stop after everything else.
+        needs = cell_fault_plan(plan).private
+        services, private_env = stack.enter_context(private_services(needs, log_dir))
+        env.update(private_env)
+        if plan.settings.get("database") == "postgres" and "postgres" not in services:
             # Entered first, so it is dropped last: after every process using it has stopped.
             env["PERFLAB_DATABASE_URL"] = stack.enter_context(fresh_database(postgres_url()))
         if plan.settings.get("downstream_service"):
@@ -91,14 +101,17 @@ def cell_target(study: Study, plan: CellPlan, *, log_dir: Path) -> Iterator[Targ
             env["PERFLAB_DOWNSTREAM"] = "http"
             env["PERFLAB_DOWNSTREAM_URL"] = downstream.base_url
         queue_workers = int(plan.settings.get("queue_workers", 0))
+        worker_pids: tuple[int, ...] = ()
         if queue_workers:
             worker_args = ["--processes", str(queue_workers)]
-            stack.enter_context(launcher.perflab_worker(worker_args, env, log_dir=log_dir))
+            worker = stack.enter_context(launcher.perflab_worker(worker_args, env, log_dir=log_dir))
+            worker_pids = (worker.pid,)
         server = stack.enter_context(
             launcher.perflab_serve(serve_args(plan.server), env, log_dir=log_dir)
         )
         assert server.base_url is not None
-        yield Target(server.base_url, server.pid)
+        database_url = env.get("PERFLAB_DATABASE_URL") if plan.settings.get("database") else None
+        yield Target(server.base_url, server.pid, worker_pids, services, database_url)
 
 
 @contextlib.contextmanager

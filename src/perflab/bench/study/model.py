@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from perflab.bench.faults import parse_faults
 from perflab.bench.goals import Goal
 from perflab.bench.server_command import command_template, is_foreign
 from perflab.results.errors import StudyError
@@ -72,6 +73,14 @@ class CellPlan:
             needs.add("postgres")
         if server.get("offload") == "queue" and not self.foreign:
             needs.add("redis")
+        # A fault that stops Redis or PostgreSQL gets an instance of its own, never the
+        # machine's shared one: the cell needs the programs, not the shared server.
+        for service in {
+            f.private_service for f in parse_faults(self.settings.get("fault", []), "")
+        }:
+            if service is not None:
+                needs.discard(service)
+                needs.add(f"private:{service}")
         if "app" in server:  # the runner must be installed (availability.py checks it)
             runner = f"runner:{server.get('runner', 'uvicorn')}:{server.get('interface', 'asgi')}"
             needs.add(f"{runner}@{server['python']}" if "python" in server else runner)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from perflab.bench.faults import parse_faults
+from perflab.bench.reconcile import ReconcileRule
 from perflab.results.errors import StudyError
 
 TOP_KEYS = {
@@ -53,6 +55,8 @@ SETTING_KEYS = {
     "downstream_latency_s",
     "needs",  # extra services the cell needs: postgres, redis
     "knee",  # knobs of --find-knee (knee.py): start/max rate, window, settle, steps
+    "fault",  # [[fault]]: what breaks when in the measured window (bench/faults.py)
+    "reconcile",  # after the load: acknowledged writes against the rows (bench/reconcile.py)
 }
 CELL_KEYS = SETTING_KEYS | {"name", "label", "role"}
 PROFILE_KEYS = SETTING_KEYS | {"cells", "cell", "slo_p99_ms"}
@@ -175,6 +179,9 @@ def check_settings(settings: dict[str, Any], where: str) -> None:
     foreign = is_foreign_server(server)
     check_keys(server, FOREIGN_SERVER_KEYS if foreign else SERVER_KEYS, f"{where}: [server]")
     check_keys(settings.get("knee", {}), KNEE_KEYS, f"{where}: knee")
+    parse_faults(settings.get("fault", []), where)
+    if "reconcile" in settings:
+        ReconcileRule.parse(settings["reconcile"], where)
     if foreign:
         check_keys(server.get("env", {}), set(server.get("env", {})), f"{where}: [server] env")
         given = [key for key in PERFLAB_ONLY if key in settings]
