@@ -26,7 +26,7 @@ QUICK_WINDOW_S = 10.0  # issue 16: a quick cell measures at least this long
 
 def test_overload_runs_on_demand_only() -> None:
     assert "overload" not in builtin_names()
-    assert on_demand_names() == ["offload", "overload"]
+    assert {"offload", "overload"} <= set(on_demand_names())
     assert load_study("overload", "quick").seed is None
 
 
