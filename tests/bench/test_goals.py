@@ -98,16 +98,20 @@ def test_a_ratio_is_met_or_not_by_its_threshold() -> None:
     assert " / async-inline " in low.detail
 
 
-def test_shed_and_lost_split_the_failures() -> None:
+def test_shed_lost_and_wrong_split_the_failures() -> None:
     document = with_failures(sample_document(), "async-process", 0.25, "shed")
     document = with_failures(document, "sync", 0.1, "timeout")
+    document = with_failures(document, "async-thread", 0.2, "wrong_content")
     tables = [
         _goal(name="shed", metric="shed", at_least=20.0),
         _goal(name="none lost", metric="lost", at_most=0.0),
         _goal(name="sync lost", cell="sync", metric="lost", at_most=0.0),
         _goal(name="errors", metric="errors", at_most=0.0),
+        _goal(name="thread wrong", cell="async-thread", metric="wrong", at_most=0.0),
+        _goal(name="thread lost", cell="async-thread", metric="lost", at_most=0.0),
+        _goal(name="sync wrong", cell="sync", metric="wrong", at_most=0.0),
     ]
-    shed, kept, lost, errors = evaluate_goals(
+    shed, kept, lost, errors, wrong, not_lost, timeouts_not_wrong = evaluate_goals(
         parse_goals(tables, CELLS), _study(document), "quick", cores=2
     )
     assert shed.status == MET
@@ -116,6 +120,9 @@ def test_shed_and_lost_split_the_failures() -> None:
     assert lost.status == NOT_MET
     assert lost.value == pytest.approx(10.0, abs=0.5)
     assert errors.status == NOT_MET  # a shed request is still a failed one
+    assert wrong.status == NOT_MET
+    assert wrong.value == pytest.approx(20.0, abs=0.5)
+    assert (not_lost.status, timeouts_not_wrong.status) == (MET, MET)
 
 
 def test_a_goal_needing_more_cores_is_not_measured() -> None:

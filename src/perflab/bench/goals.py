@@ -21,11 +21,12 @@ cores than the machine has, is "not measured", never met; `perflab bench --stric
 goal "not met".
 
 Metrics: the client's percentiles of the request (``p50`` ... ``p999``, ms), ``throughput``
-(correct answers per second), ``errors`` (% of requests that failed, for any reason),
-``shed`` (% answered 503 with Retry-After: refused on purpose, at once), ``lost`` (% failed
-for any other reason, or never sent by an open schedule that fell behind: what a shedding
-service must keep at 0), and the server's ``cpu_us_per_request``, ``loop_lag_max`` (ms) and
-``rss_max`` (MB).
+(correct answers per second), ``errors`` (% of requests that failed, for any reason), and the
+three kinds of failure it splits into: ``shed`` (% answered 503 with Retry-After: refused on
+purpose, at once), ``lost`` (% with no answer and no clean refusal: a timeout, a reset or
+refused connection, bytes that were not HTTP, or a send an open schedule dropped) and
+``wrong`` (% answered, but not right: another status, wrong content); and the server's
+``cpu_us_per_request``, ``loop_lag_max`` (ms) and ``rss_max`` (MB).
 
 Usage::
 
@@ -64,11 +65,15 @@ METRICS = (
     "errors",
     "shed",
     "lost",
+    "wrong",
     "cpu_us_per_request",
     "loop_lag_max",
     "rss_max",
 )
 SHED = "shed"  # perflab.loadgen.expectation's kind for a 503 with Retry-After
+# perflab.loadgen.expectation's kinds of a request that got no answer (every other kind but
+# `shed` is an answer that was not right).
+NO_ANSWER = ("connect_error", "timeout", "connection_reset", "protocol_error")
 
 
 @dataclass(frozen=True)
@@ -240,9 +245,13 @@ def metric_value(metric: str, cell: CellResults, totals: Any, request: str | Non
         # An open schedule's dropped sends never became requests: count them as lost too.
         stats = [r.recording.names.get(request) if request else r.total for r in cell.repeats]
         dropped = sum(s.dropped_sends for s in stats if s is not None)
-        lost = totals.failures - totals.failures_by_kind.get(SHED, 0) + dropped
+        lost = sum(totals.failures_by_kind.get(kind, 0) for kind in NO_ANSWER) + dropped
         sent = totals.requests + dropped
         return 100.0 * lost / sent if sent else None
+    if metric == "wrong":
+        answered_wrong = totals.failures - totals.failures_by_kind.get(SHED, 0)
+        answered_wrong -= sum(totals.failures_by_kind.get(kind, 0) for kind in NO_ANSWER)
+        return 100.0 * answered_wrong / totals.requests if totals.requests else None
     if metric == "cpu_us_per_request":
         cpu = [r.server_cpu_s for r in cell.repeats]
         requests = sum(r.total.requests for r in cell.repeats)

@@ -92,6 +92,7 @@ def metric_unit(metric: str) -> str:
         "errors": "%",
         "shed": "%",
         "lost": "%",
+        "wrong": "%",
         "cpu_us_per_request": "us",
         "loop_lag_max": "ms",
         "rss_max": "MB",
