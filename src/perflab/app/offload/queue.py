@@ -10,7 +10,12 @@
                        worker starts it late (one already running answers late: ignored)
 
 Redis unreachable: a request gets 503 at once, `ready()` raises (for /healthz), and service
-resumes by itself when Redis is back; the workers re-create a vanished consumer group.
+resumes by itself when Redis is back; the workers re-create a vanished consumer group. A
+Redis that came back as a new server (its run_id changed: restarted, failed over) may have
+lost the jobs it held: requests still waiting on jobs sent before it went away get 503 +
+Retry-After (`worker_lost`) at once instead of waiting out their deadline, so a restart never
+leaves a request unanswered. (The job may still run, from a persisted stream: kernels are
+pure, so that costs only the work.)
 Slots for admission are the worker processes that heartbeated lately. Protocol: streams.py;
 guarantees and their tests: docs/queue.md.
 """
@@ -87,6 +92,8 @@ class QueueOffloader(OffloaderBase):
         self._closing = False
         self._down_reason: str | None = "not checked yet"
         self._down_until_s = 0.0
+        self._run_id: str | None = None  # the Redis server's identity, from INFO
+        self._at_risk: set[int] = set()  # jobs waiting when Redis went away
         self.live_workers = 0
         self.backlog: dict[str, int] = {}
         self.counts = {"duplicates": 0, "late": 0, "reclaimed": 0, "dead_lettered": 0}
@@ -277,6 +284,7 @@ class QueueOffloader(OffloaderBase):
             *lengths, totals = await pipe.execute()
         visibility_ms = round(self.settings.queue_visibility_timeout_s * 1000)
         self.live_workers = int(await self._live([self.names.workers], [visibility_ms]))
+        self._check_identity(str((await self.redis.info("server")).get("run_id", "")))
         self._mark_up()
         self.slots = self.admission.slots = max(1, self.live_workers)
         self.backlog = dict(zip(names, (int(n) for n in lengths), strict=True))
@@ -296,7 +304,26 @@ class QueueOffloader(OffloaderBase):
             raise_if_cancelled()  # an answer that came back normally may hide it too
             await asyncio.sleep(SAMPLE_INTERVAL_S)
 
+    def _check_identity(self, run_id: str) -> None:
+        """Fail the jobs at risk if Redis came back as another server; forget them if not."""
+        restarted = self._run_id is not None and run_id != self._run_id
+        self._run_id = run_id
+        at_risk, self._at_risk = self._at_risk, set()
+        if not restarted:
+            return
+        lost = [f for job_id in at_risk if (f := self._waiting.get(job_id)) and not f.done()]
+        if lost:
+            log.warning("Redis restarted: %d waiting jobs may be lost; answering 503", len(lost))
+        for future in lost:
+            future.set_exception(
+                WorkerLost(
+                    "the job queue (Redis) restarted while this job waited in it",
+                    retry_after_s=1.0,
+                )
+            )
+
     def _mark_down(self, error: Exception) -> None:
+        self._at_risk.update(self._waiting)
         if self._down_reason is None:
             log.warning("Redis at %s unreachable: %s", self.settings.redis_url, error)
         self._down_reason = f"{type(error).__name__}: {error}"
