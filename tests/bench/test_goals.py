@@ -157,3 +157,77 @@ def test_a_cell_that_did_not_run_leaves_its_goal_not_measured() -> None:
 def test_a_broken_goal_says_what_is_wrong(table: dict[str, Any], message: str) -> None:
     with pytest.raises(StudyError, match=re.escape(message)):
         parse_goals([table], CELLS)
+
+
+def test_cells_makes_one_goal_per_cell() -> None:
+    every = parse_goals([_cells_goal(cells="*", metric="p99", at_most=1e9)], CELLS)
+    assert [goal.cell for goal in every] == CELLS
+    assert every[1].name == "g (sync)"
+    two = parse_goals([_cells_goal(cells=["sync", "async-thread"], metric="p99", at_most=1)], CELLS)
+    assert [goal.cell for goal in two] == ["sync", "async-thread"]
+    with pytest.raises(StudyError, match="not both"):
+        parse_goals([_goal(cells="*", metric="p99", at_most=1)], CELLS)
+    with pytest.raises(StudyError, match="unknown cell 'nope'"):
+        parse_goals([_cells_goal(cells=["nope"], metric="p99", at_most=1)], CELLS)
+
+
+def _cells_goal(**table: Any) -> dict[str, Any]:
+    return {key: value for key, value in _goal(**table).items() if key != "cell"}
+
+
+def _with_faults(
+    faults: list[dict[str, Any]], reconciliation: dict[str, Any] | None
+) -> StudyResults:
+    study = _study(sample_document())
+    for cell in study.cells:
+        for repeat in cell.repeats:
+            repeat.faults = copy.deepcopy(faults)
+            repeat.reconciliation = reconciliation
+    return study
+
+
+def test_fault_metrics_read_the_accounting() -> None:
+    faults = [
+        {
+            "name": "a",
+            "error": None,
+            "first_success_after_back_s": 0.2,
+            "p99_under_slo_after_back_s": 1.0,
+        },
+        {
+            "name": "b",
+            "error": None,
+            "first_success_after_back_s": 0.7,
+            "p99_under_slo_after_back_s": 6.0,
+        },
+    ]
+    outcome = {"missing": 0, "wrong_content": 0, "unacknowledged": 3, "maybe": 2}
+    tables = [
+        _goal(name="back", metric="recovery_s", at_most=1.0),
+        _goal(name="p99 back", metric="p99_recovery_s", at_most=5.0),
+        _goal(name="stored", metric="unreconciled", at_most=0),
+    ]
+    study = _with_faults(faults, outcome)
+    back, p99_back, stored = evaluate_goals(parse_goals(tables, CELLS), study, "quick", cores=2)
+    assert (back.status, back.value) == (MET, 0.7)
+    assert (p99_back.status, p99_back.value) == (NOT_MET, 6.0)
+    # One row beyond the "maybe"s in each repeat.
+    repeats = len(next(c for c in study.cells if c.name == "async-process").repeats)
+    assert (stored.status, stored.value) == (NOT_MET, float(repeats))
+
+
+def test_a_fault_that_never_recovered_or_never_happened() -> None:
+    never = [{"name": "a", "error": None, "first_success_after_back_s": None,
+              "p99_under_slo_after_back_s": None}]  # fmt: skip
+    (back,) = evaluate_goals(
+        parse_goals([_goal(metric="recovery_s", at_most=1.0)], CELLS),
+        _with_faults(never, None), "quick", cores=2,
+    )  # fmt: skip
+    assert back.status == NOT_MET
+    undone = [{"name": "a", "error": "no offload_worker process found to kill"}]
+    (back, stored) = evaluate_goals(
+        parse_goals([_goal(metric="recovery_s", at_most=1.0),
+                     _goal(name="s", metric="unreconciled", at_most=0)], CELLS),
+        _with_faults(undone, None), "quick", cores=2,
+    )  # fmt: skip
+    assert (back.status, stored.status) == (NOT_MEASURED, NOT_MEASURED)

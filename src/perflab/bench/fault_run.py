@@ -118,9 +118,15 @@ class FaultSession:
         self.runner.start(self._t0_unix_s)
         self.probe.start(self._t0_unix_s)
 
-    def _burst(self, requests: int, connections: int) -> None:
-        # A burst is more load of the main request, all at once, not recorded with the load.
-        run([self.probe_spec], Closed(requests, connections), timeout_s=BURST_TIMEOUT_S)
+    def _burst(self, requests: int, connections: int) -> str:
+        # A burst is more load of the main request, all at once, not recorded with the load:
+        # what its own requests got goes into the fault's detail.
+        recording = run([self.probe_spec], Closed(requests, connections), timeout_s=BURST_TIMEOUT_S)
+        total = recording.total()
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(total.failures.items()))
+        return f"{total.requests - total.failure_count} answered right" + (
+            f", {kinds}" if kinds else ""
+        )
 
     def abort(self) -> None:
         """Stop faults and probe without accounting (the load failed). Usage: see class."""

@@ -77,10 +77,9 @@ class Fault:
 
     @property
     def private_service(self) -> str | None:
-        """The private instance this fault needs ("redis", "postgres"), or None."""
-        if self.action == "restart" or self.action == "drop_connections":
-            return self.target
-        return None
+        """The private instance this fault needs ("redis", "postgres"), or None. Dropping
+        connections needs none: it ends only the sessions of the cell's own fresh database."""
+        return self.target if self.action == "restart" else None
 
     @property
     def back_after_s(self) -> float:
@@ -145,7 +144,8 @@ class FaultContext:
     queue_worker_pids: list[int] = field(default_factory=list)
     services: dict[str, Restartable] = field(default_factory=dict)  # "redis", "postgres"
     database_url: str | None = None
-    burst: Callable[[int, int], None] | None = None  # (requests, connections) -> when done
+    # (requests, connections) -> what the burst's own requests got, when they are done
+    burst: Callable[[int, int], str] | None = None
 
 
 def _cmdline(process: psutil.Process) -> str:
@@ -324,5 +324,5 @@ class FaultRunner:
             return f"{terminate_backends(self.context.database_url)} sessions terminated"
         if self.context.burst is None:
             raise RuntimeError("this cell cannot send a burst")
-        self.context.burst(fault.requests, fault.connections)
-        return f"{fault.requests} requests over {fault.connections} connections"
+        outcome = self.context.burst(fault.requests, fault.connections)
+        return f"{fault.requests} requests over {fault.connections} connections: {outcome}"

@@ -6,7 +6,7 @@ drift together) or as an absolute value::
 
     [[goal]]
     name = "process offload beats the event loop"
-    cell = "async-process"
+    cell = "async-process"           # or cells = ["a", "b"] / "*": one goal per cell
     baseline = "async-inline"        # optional: the value is cell / baseline
     metric = "throughput"            # see METRICS
     request = "blur"                 # optional: one request name (default: the main request)
@@ -25,8 +25,12 @@ Metrics: the client's percentiles of the request (``p50`` ... ``p999``, ms), ``t
 three kinds of failure it splits into: ``shed`` (% answered 503 with Retry-After: refused on
 purpose, at once), ``lost`` (% with no answer and no clean refusal: a timeout, a reset or
 refused connection, bytes that were not HTTP, or a send an open schedule dropped) and
-``wrong`` (% answered, but not right: another status, wrong content); and the server's
-``cpu_us_per_request``, ``loop_lag_max`` (ms) and ``rss_max`` (MB).
+``wrong`` (% answered, but not right: another status, wrong content); the server's
+``cpu_us_per_request``, ``loop_lag_max`` (ms) and ``rss_max`` (MB); and for fault cells
+(bench/faults.py) ``recovery_s`` (the slowest first right answer after a part came back),
+``p99_recovery_s`` (the slowest return of p99 under the study's SLO after it) and
+``unreconciled`` (acknowledged writes missing or changed, plus rows nobody was told about
+beyond the "maybe" failures).
 
 Usage::
 
@@ -47,6 +51,7 @@ from perflab.results.model import CellResults, StudyResults
 GOAL_KEYS = {
     "name",
     "cell",
+    "cells",
     "baseline",
     "metric",
     "request",
@@ -69,7 +74,14 @@ METRICS = (
     "cpu_us_per_request",
     "loop_lag_max",
     "rss_max",
+    "recovery_s",
+    "p99_recovery_s",
+    "unreconciled",
 )
+FAULT_METRICS = {
+    "recovery_s": "first_success_after_back_s",
+    "p99_recovery_s": "p99_under_slo_after_back_s",
+}
 SHED = "shed"  # perflab.loadgen.expectation's kind for a 503 with Retry-After
 # perflab.loadgen.expectation's kinds of a request that got no answer (every other kind but
 # `shed` is an answer that was not right).
@@ -101,12 +113,29 @@ def parse_goals(tables: Any, cells: list[str]) -> list[Goal]:
     """The study's goals, or StudyError naming what is wrong. Usage: see module."""
     if not isinstance(tables, list):
         raise StudyError("[[goal]] must be a list of tables")
-    goals = [_goal(table, index, cells) for index, table in enumerate(tables)]
+    goals = [goal for index, table in enumerate(tables) for goal in _goals(table, index, cells)]
     names = [goal.name for goal in goals]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise StudyError(f"goal names must differ; repeated: {repeated}")
     return goals
+
+
+def _goals(table: Any, index: int, cells: list[str]) -> list[Goal]:
+    """One goal, or with `cells` one per cell named (or every cell, "*")."""
+    if not isinstance(table, dict) or "cells" not in table:
+        return [_goal(table, index, cells)]
+    where = f"goal #{index + 1}"
+    if "cell" in table:
+        raise StudyError(f"{where}: give `cell` or `cells`, not both")
+    chosen = cells if table["cells"] == "*" else table["cells"]
+    if not isinstance(chosen, list) or not chosen or not all(isinstance(c, str) for c in chosen):
+        raise StudyError(f'{where}: `cells` is a list of cell names, or "*" for every cell')
+    rest = {key: value for key, value in table.items() if key != "cells"}
+    return [
+        _goal({**rest, "cell": cell, "name": f"{table.get('name', '')} ({cell})"}, index, cells)
+        for cell in chosen
+    ]
 
 
 def _goal(table: Any, index: int, cells: list[str]) -> Goal:
@@ -252,6 +281,13 @@ def metric_value(metric: str, cell: CellResults, totals: Any, request: str | Non
         answered_wrong = totals.failures - totals.failures_by_kind.get(SHED, 0)
         answered_wrong -= sum(totals.failures_by_kind.get(kind, 0) for kind in NO_ANSWER)
         return 100.0 * answered_wrong / totals.requests if totals.requests else None
+    if metric in FAULT_METRICS:
+        return _fault_value(cell, FAULT_METRICS[metric])
+    if metric == "unreconciled":
+        outcomes = [r.reconciliation for r in cell.repeats if r.reconciliation is not None]
+        if not outcomes or any("error" in outcome for outcome in outcomes):
+            return None
+        return float(sum(_unreconciled(outcome) for outcome in outcomes))
     if metric == "cpu_us_per_request":
         cpu = [r.server_cpu_s for r in cell.repeats]
         requests = sum(r.total.requests for r in cell.repeats)
@@ -270,6 +306,21 @@ def metric_value(metric: str, cell: CellResults, totals: Any, request: str | Non
         if isinstance(v, int | float)
     ]
     return max(values) * scale if values else None
+
+
+def _fault_value(cell: CellResults, key: str) -> float | None:
+    """The slowest recovery over every fault of every repeat; inf when one never recovered
+    within the load; None when a fault did not happen (not reached, or could not be done)."""
+    faults = [fault for repeat in cell.repeats for fault in repeat.faults]
+    if not faults or any(fault.get("error") for fault in faults):
+        return None
+    values = [fault.get(key) for fault in faults]
+    return max(float("inf") if value is None else float(value) for value in values)
+
+
+def _unreconciled(outcome: dict[str, Any]) -> int:
+    excess = max(0, int(outcome.get("unacknowledged", 0)) - int(outcome.get("maybe", 0)))
+    return int(outcome.get("missing", 0)) + int(outcome.get("wrong_content", 0)) + excess
 
 
 def _float(value: Any) -> float | None:

@@ -136,6 +136,7 @@ class StudySummary:
     by_knee: bool  # no cell measured throughput: the pair is ranked by knee rate
     sentence: str
     goals: list[GoalResult] = field(default_factory=list)  # as bench checked and stored them
+    faults: list[dict[str, Any]] = field(default_factory=list)  # report.faults.fault_rows
 
     @property
     def unfocused(self) -> list[CellSummary]:

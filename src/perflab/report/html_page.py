@@ -18,6 +18,7 @@ from html import escape
 from importlib import resources
 from typing import Any
 
+from perflab.report.faults import FAULT_TEXT_COLUMNS, faults_table
 from perflab.report.figures import StudySummary
 from perflab.report.goals import GOAL_TEXT_COLUMNS, counts_text, goals_line, goals_table
 from perflab.report.page_data import page_data
@@ -103,6 +104,10 @@ def _study_section(index: int, study: StudySummary, chart_data: dict[str, Any]) 
         header, rows, kinds = goals_table(study.goals)
         parts.append(f"<h3>Goals: {escape(counts_text(study.goals))}</h3>")
         parts.append(_table(header, rows, "goals", kinds, GOAL_TEXT_COLUMNS))
+    if study.faults:
+        header, rows = faults_table(study.faults)
+        parts.append("<h3>Faults: every request accounted for</h3>")
+        parts.append(_table(header, rows, "faults", None, FAULT_TEXT_COLUMNS))
     charts = chart_data.get("charts")
     if charts:
         parts.append(_chart_slots(index, charts))

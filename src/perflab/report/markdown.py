@@ -7,6 +7,7 @@ Usage::
 
 from __future__ import annotations
 
+from perflab.report.faults import FAULT_TEXT_COLUMNS, faults_table
 from perflab.report.figures import StudySummary
 from perflab.report.goals import GOAL_TEXT_COLUMNS, counts_text, goals_line, goals_table
 from perflab.report.tables import (
@@ -57,7 +58,15 @@ def _study_section(study: StudySummary) -> list[str]:
     notes = reference_notes(study) + status_notes(study)
     notes += [knee_line(cell) for cell in study.cells if cell.knee]
     lines = [*lines, *notes, ""] if notes else lines
-    return lines + _goals_section(study)
+    return lines + _goals_section(study) + _faults_section(study)
+
+
+def _faults_section(study: StudySummary) -> list[str]:
+    if not study.faults:
+        return []
+    header, rows = faults_table(study.faults)
+    title = f"### Faults of {study.name}: every request accounted for"
+    return [title, "", *_table(header, rows, FAULT_TEXT_COLUMNS), ""]
 
 
 def _goals_note(studies: list[StudySummary]) -> list[str]:

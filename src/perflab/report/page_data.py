@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from perflab.report.faults import fault_marks
 from perflab.report.figures import StudySummary
 from perflab.report.timeline import MIN_LATENCY_MS, study_timeline
 from perflab.report.units import finite
@@ -57,7 +58,8 @@ def _study(study: StudyResults, summary: StudySummary) -> dict[str, Any]:
     data["charts"] = {
         "throughput": _throughput(summary) if measured else None,
         "spectrum": _spectrum(study, summary) if measured else None,
-        "timeline": {"t_s": axis_s, "charts": timeline},
+        # Faults are marked on every chart of the shared time axis (report.js).
+        "timeline": {"t_s": axis_s, "charts": timeline, "marks": fault_marks(study)},
         "knee": knee,
     }
     return data

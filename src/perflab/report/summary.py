@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from perflab.report.faults import fault_rows
 from perflab.report.figures import CellSummary, NameSummary, StudySummary
 from perflab.report.pairs import headline_pair
 from perflab.report.sentence import study_sentence
@@ -140,6 +141,7 @@ def summarize_study(study: StudyResults) -> StudySummary:
         by_knee=by_knee,
         sentence=study_sentence(study.status, study.reason, study.slo_p99_ms, judged, best, naive),
         goals=list(study.goals),
+        faults=fault_rows(study),
     )
 
 

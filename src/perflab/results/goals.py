@@ -96,6 +96,9 @@ def metric_unit(metric: str) -> str:
         "cpu_us_per_request": "us",
         "loop_lag_max": "ms",
         "rss_max": "MB",
+        "recovery_s": "s",
+        "p99_recovery_s": "s",
+        "unreconciled": "writes",
     }.get(metric, "")
 
 

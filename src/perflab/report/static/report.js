@@ -153,6 +153,39 @@
     return "p" + (+(100 * (1 - Math.pow(10, -x))).toPrecision(4));
   }
 
+  // Faults on the shared time axis: a shaded span from the fault to the part's return and a
+  // dashed line at the fault, in the colour of the cell it happened in, with its name.
+  function faultMarks(study, marks) {
+    return {
+      hooks: {
+        draw: [function (u) {
+          var ctx = u.ctx;
+          var top = u.bbox.top, height = u.bbox.height;
+          ctx.save();
+          marks.forEach(function (mark) {
+            var x0 = u.valToPos(mark.at_s, "x", true);
+            var x1 = u.valToPos(mark.back_at_s, "x", true);
+            var color = colorOf(study, mark.cell);
+            ctx.globalAlpha = 0.12;
+            ctx.fillStyle = color;
+            ctx.fillRect(x0, top, Math.max(x1 - x0, 2), height);
+            ctx.globalAlpha = 0.9;
+            ctx.strokeStyle = color;
+            ctx.setLineDash([4, 3]);
+            ctx.beginPath();
+            ctx.moveTo(x0, top);
+            ctx.lineTo(x0, top + height);
+            ctx.stroke();
+            ctx.fillStyle = color;
+            ctx.font = Math.round(10 * (window.devicePixelRatio || 1)) + "px sans-serif";
+            ctx.fillText(mark.name, x0 + 4, top + 12 * (window.devicePixelRatio || 1));
+          });
+          ctx.restore();
+        }],
+      },
+    };
+  }
+
   function timelineChart(study, slot, chartId, index) {
     var timeline = study.charts.timeline;
     var chart = (timeline.charts || []).filter(function (c) { return c.id === chartId; })[0];
@@ -184,6 +217,7 @@
           { size: 64, values: function (u, v) { return v.map(format); } },
         ],
         series: series,
+        plugins: (timeline.marks || []).length ? [faultMarks(study, timeline.marks)] : [],
       },
       data: columns,
     };
