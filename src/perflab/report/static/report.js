@@ -161,8 +161,11 @@
         draw: [function (u) {
           var ctx = u.ctx;
           var top = u.bbox.top, height = u.bbox.height;
+          var dpr = window.devicePixelRatio || 1;
           ctx.save();
-          marks.forEach(function (mark) {
+          ctx.textAlign = "left";
+          ctx.textBaseline = "top";
+          marks.forEach(function (mark, i) {
             var x0 = u.valToPos(mark.at_s, "x", true);
             var x1 = u.valToPos(mark.back_at_s, "x", true);
             var color = colorOf(study, mark.cell);
@@ -177,8 +180,9 @@
             ctx.lineTo(x0, top + height);
             ctx.stroke();
             ctx.fillStyle = color;
-            ctx.font = Math.round(10 * (window.devicePixelRatio || 1)) + "px sans-serif";
-            ctx.fillText(mark.name, x0 + 4, top + 12 * (window.devicePixelRatio || 1));
+            ctx.font = Math.round(10 * dpr) + "px sans-serif";
+            // Faults at the same time (one per cell) stack their names instead of overlapping.
+            ctx.fillText(mark.name, x0 + 4 * dpr, top + (2 + 11 * i) * dpr);
           });
           ctx.restore();
         }],
