@@ -11,8 +11,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from perflab.bench.faults import Fault, FaultContext, FaultRunner, parse_faults
-from perflab.bench.private_services import missing_private_service
+from perflab.bench.faults.private_services import missing_private_service
+from perflab.bench.faults.runner import FaultContext, FaultRunner
+from perflab.bench.faults.spec import Fault, parse_faults
 from perflab.bench.runner import BenchOptions, run_bench
 from perflab.bench.study import load_study
 from perflab.results.errors import StudyError

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 import redis
 
-from perflab.bench.private_services import (
+from perflab.bench.faults.private_services import (
     missing_private_service,
     private_postgres,
     private_redis,

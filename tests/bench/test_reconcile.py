@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from perflab.bench.reconcile import ReconcileRule, reconcile
+from perflab.bench.faults.reconcile import ReconcileRule, reconcile
 from perflab.results.errors import StudyError
 
 RULE = ReconcileRule(

@@ -37,7 +37,8 @@ def test_files_written_before_v2_still_read() -> None:
     for path in (V1_SMOKE, Path(__file__).parents[1] / "report" / "data" / "sample-results.json"):
         assert json.loads(path.read_text(encoding="utf-8"))["format"] == "perflab.bench/1"
         run = read_run(path)
-        assert run.studies and all(study.goals == [] for study in run.studies)
+        assert run.studies
+        assert all(study.goals == [] for study in run.studies)
         assert any(cell.measured for study in run.studies for cell in study.cells)
 
 
@@ -52,7 +53,8 @@ def test_written_runs_read_back_as_v2(tmp_path: Path) -> None:
 
 def test_a_new_run_records_the_machine() -> None:
     run = new_run("perflab bench notes", profile="quick", repeat=2)
-    assert run.machine["cores"] and run.machine["cpu"]
+    assert run.machine["cores"]
+    assert run.machine["cpu"]
     assert run.machine["load_avg_before"] is not None
     assert run.to_dict(FORMAT)["repeat"] == 2
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from functools import cache
 from urllib.parse import urlsplit
 
-from perflab.bench.private_services import missing_private_service
+from perflab.bench.faults.private_services import missing_private_service
 from perflab.bench.runners import has_module, runner_problem
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"

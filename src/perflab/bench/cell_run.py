@@ -19,8 +19,8 @@ from pathlib import Path
 import psutil
 
 from perflab.bench.display import BenchDisplay
-from perflab.bench.fault_run import FaultSession, cell_fault_plan
-from perflab.bench.faults import FaultContext
+from perflab.bench.faults.runner import FaultContext
+from perflab.bench.faults.session import FaultSession, cell_fault_plan
 from perflab.bench.measure import LoadDriver, measure, summary_line, warm_up
 from perflab.bench.study import CellPlan, Study, builtin_dir
 from perflab.bench.target import Target, cell_target
@@ -162,7 +162,7 @@ def _fault_session(
     study: Study, plan: CellPlan, target: Target, streams: list[Stream]
 ) -> FaultSession | None:
     """The faults (and reconciliation) around this cell's load, or None without any."""
-    fault_plan = cell_fault_plan(plan)
+    fault_plan = cell_fault_plan(plan.settings, plan.name)
     if not fault_plan.faults and fault_plan.reconcile is None:
         return None
     context = FaultContext(

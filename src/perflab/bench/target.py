@@ -24,8 +24,8 @@ from typing import Any
 
 from perflab.bench import launcher
 from perflab.bench.availability import postgres_url, redis_url
-from perflab.bench.fault_run import cell_fault_plan, private_services
-from perflab.bench.faults import Restartable
+from perflab.bench.faults.runner import Restartable
+from perflab.bench.faults.session import cell_fault_plan, private_services
 from perflab.bench.fresh_database import fresh_database
 from perflab.bench.server_command import server_command
 from perflab.bench.study import CellPlan, Study
@@ -86,7 +86,7 @@ def cell_target(study: Study, plan: CellPlan, *, log_dir: Path) -> Iterator[Targ
     env = server_env(plan, log_dir / "data")
     with contextlib.ExitStack() as stack:
         # A fault cell's private Redis/PostgreSQL first, so they stop after everything else.
-        needs = cell_fault_plan(plan).private
+        needs = cell_fault_plan(plan.settings, plan.name).private
         services, private_env = stack.enter_context(private_services(needs, log_dir))
         env.update(private_env)
         if plan.settings.get("database") == "postgres" and "postgres" not in services:

@@ -13,7 +13,7 @@ import pytest
 
 from perflab.app.diag.service import burn_cpu
 from perflab.app.errors import WorkerLost
-from perflab.bench.private_services import missing_private_service, private_redis
+from perflab.bench.faults.private_services import missing_private_service, private_redis
 from tests.app.offload.workers import eventually, queue_offloader
 
 pytestmark = [

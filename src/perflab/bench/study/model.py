@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from perflab.bench.faults import parse_faults
+from perflab.bench.faults.spec import parse_faults
 from perflab.bench.goals import Goal
 from perflab.bench.server_command import command_template, is_foreign
 from perflab.results.errors import StudyError

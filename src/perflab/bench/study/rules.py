@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from perflab.bench.faults import parse_faults
-from perflab.bench.reconcile import ReconcileRule
+from perflab.bench.faults.reconcile import ReconcileRule
+from perflab.bench.faults.spec import parse_faults
 from perflab.results.errors import StudyError
 
 TOP_KEYS = {

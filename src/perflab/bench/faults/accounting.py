@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from perflab.bench.fault_probe import ProbeSample
+from perflab.bench.faults.probe import ProbeSample
 from perflab.loadgen.expectation import CONNECTION_RESET, PROTOCOL_ERROR, SHED, TIMEOUT
 from perflab.results.model import RepeatResult
 

@@ -10,7 +10,7 @@ report's time axis.
 
 Usage::
 
-    with private_services(cell_fault_plan(plan).private, log_dir) as (services, env):
+    with private_services(cell_fault_plan(plan.settings, plan.name).private, log_dir) as ...:
         ...start the server with env...
         session = FaultSession(fault_plan, context, spec, slo_p99_ms=100.0, request="create")
         session.start()
@@ -25,13 +25,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from perflab.bench.fault_accounting import account_faults, failure_summary, maybe_written
-from perflab.bench.fault_probe import Probe, ProbeSample
-from perflab.bench.faults import Fault, FaultContext, FaultRunner, Restartable, parse_faults
-from perflab.bench.private_services import private_postgres, private_redis
-from perflab.bench.reconcile import ReconcileRule, reconcile, row_ids
-from perflab.bench.study import CellPlan
+from perflab.bench.faults.accounting import account_faults, failure_summary, maybe_written
+from perflab.bench.faults.private_services import private_postgres, private_redis
+from perflab.bench.faults.probe import Probe, ProbeSample
+from perflab.bench.faults.reconcile import ReconcileRule, reconcile, row_ids
+from perflab.bench.faults.runner import FaultContext, FaultRunner, Restartable
+from perflab.bench.faults.spec import Fault, parse_faults
 from perflab.loadgen import Closed, RequestSpec, run
 from perflab.loadgen.capture import capture_values, parse_captures
 from perflab.results.model import RepeatResult
@@ -41,7 +42,7 @@ BURST_TIMEOUT_S = 30.0
 
 @dataclass(frozen=True)
 class FaultPlan:
-    """A cell's faults and what to reconcile. Usage: ``cell_fault_plan(plan).faults``"""
+    """A cell's faults and what to reconcile. Usage: ``cell_fault_plan(s, "x").faults``"""
 
     faults: list[Fault] = field(default_factory=list)
     reconcile: ReconcileRule | None = None
@@ -52,11 +53,12 @@ class FaultPlan:
         return {f.private_service for f in self.faults if f.private_service is not None}
 
 
-def cell_fault_plan(plan: CellPlan) -> FaultPlan:
-    """The cell's faults and reconcile rule, checked. Usage: ``cell_fault_plan(plan).faults``"""
-    where = f"cell {plan.name}"
-    faults = parse_faults(plan.settings.get("fault", []), where)
-    table = plan.settings.get("reconcile")
+def cell_fault_plan(settings: dict[str, Any], cell: str) -> FaultPlan:
+    """A cell's faults and reconcile rule from its merged settings, checked.
+    Usage: ``cell_fault_plan(plan.settings, plan.name).faults``"""
+    where = f"cell {cell}"
+    faults = parse_faults(settings.get("fault", []), where)
+    table = settings.get("reconcile")
     rule = ReconcileRule.parse(table, where) if table is not None else None
     return FaultPlan(faults, rule)
 
