@@ -55,6 +55,9 @@ class Metric:
     higher_is_better: bool
     floor: float  # smallest change ever reported: a fraction (errors: of all requests)
     log_scale: bool = True  # changes are ratios (NEW/OLD - 1); False: differences
+    # With no spread at all (one repeat a side, no calibration), a change beyond this is still
+    # called: it lies far outside every change identical runs made in the A/A campaign.
+    gross: float = math.inf
 
 
 @dataclass(frozen=True)

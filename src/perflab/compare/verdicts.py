@@ -5,7 +5,9 @@ In this order:
 
 1. a change no larger than the metric's floor is **within noise** (too small to report);
 2. with no run-to-run spread (one repeat a side and no calibration) it is **unresolved**:
-   nothing says how much identical runs differ here;
+   nothing says how much identical runs differ here; unless it is **gross**, beyond
+   anything identical runs produced in the A/A campaign on this kind of machine by a
+   margin (GROSS_* below, docs/compare.md "Measured"): then it is called;
 3. p < ALPHA (Student's t on the means of the logs, the spread's degrees of freedom): the
    change exceeds k standard errors of identical runs, k = 3.3-4.8: **regression** or
    **improved**;
@@ -42,12 +44,24 @@ from perflab.results.calibration import MetricSpread
 # Floors: the smallest change ever reported, whatever the statistics say. Not noise bands
 # (the spread is measured): with many repeats a 0.5% shift becomes significant and still is
 # not worth a pull request's note. p99 rests on the slowest 1% of requests: a wider floor.
-THROUGHPUT = Metric("throughput", "throughput ok/s", higher_is_better=True, floor=0.02)
-P50 = Metric("p50", "p50", higher_is_better=False, floor=0.02)
-P99 = Metric("p99", "p99", higher_is_better=False, floor=0.05)
+# Gross changes, called even with one repeat a side and no calibration: each is at least
+# twice the largest change between identical runs (one repeat a side, quick profile, every
+# built-in study) in the A/A campaign of docs/compare.md "Measured".
+GROSS_THROUGHPUT = 0.30
+GROSS_P50 = 0.50
+GROSS_P99 = 1.50
+GROSS_ERRORS = 0.10
+THROUGHPUT = Metric(
+    "throughput", "throughput ok/s", higher_is_better=True, floor=0.02, gross=GROSS_THROUGHPUT
+)
+P50 = Metric("p50", "p50", higher_is_better=False, floor=0.02, gross=GROSS_P50)
+P99 = Metric("p99", "p99", higher_is_better=False, floor=0.05, gross=GROSS_P99)
 # Errors change by a difference in percentage points (a ratio to 0 errors means nothing);
 # one timeout in a quick run of a few hundred requests is already ~0.3-0.5 pp.
-ERRORS = Metric("errors", "error rate", higher_is_better=False, floor=0.01, log_scale=False)
+ERRORS = Metric(
+    "errors", "error rate", higher_is_better=False, floor=0.01, log_scale=False,
+    gross=GROSS_ERRORS,
+)  # fmt: skip
 METRICS = (THROUGHPUT, P50, P99, ERRORS)
 
 
@@ -100,7 +114,15 @@ def judge(
     change = _to_change(metric, difference)
     if spread is None:
         verdict, reason = Verdict.WITHIN_NOISE, _floor_reason(metric)
-        if abs(change) > metric.floor:
+        if abs(change) > metric.gross:
+            better = (change > 0) == metric.higher_is_better
+            verdict = Verdict.IMPROVED if better else Verdict.REGRESSION
+            reason = (
+                f"{'better' if better else 'worse'} by more than {_size(metric, metric.gross)}: "
+                "far beyond any change between identical runs (docs/compare.md), though one "
+                "repeat a side and no calibration say no more"
+            )
+        elif abs(change) > metric.floor:
             verdict, reason = Verdict.UNRESOLVED, NO_SPREAD
         return MetricComparison(
             metric, old_tuple, new_tuple, change, None, None, None, None, verdict, reason
