@@ -86,7 +86,11 @@ def leftovers(token: str) -> list[psutil.Process]:
     """Processes of this test's run still alive: children of the test process, and any
     process whose environment carries `token` (orphans of a killed server included)."""
     me = psutil.Process()
-    found = {p.pid: p for p in me.children(recursive=True) if _running(p)}
+    found = {
+        p.pid: p
+        for p in me.children(recursive=True)
+        if _running(p) and not _own_multiprocessing_helper(p, me)
+    }
     for process in psutil.process_iter():
         if process.pid == me.pid or process.pid in found:
             continue
@@ -94,6 +98,20 @@ def leftovers(token: str) -> list[psutil.Process]:
             if process.environ().get(TOKEN_VAR) == token and _running(process):
                 found[process.pid] = process
     return list(found.values())
+
+
+# The test process's own multiprocessing helpers: an earlier test in the same session that
+# ran a process pool in-process (the offloaders) leaves them for the session's life. Never
+# started by a server under test: those would be its grandchildren, not the test's children.
+_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+
+
+def _own_multiprocessing_helper(process: psutil.Process, me: psutil.Process) -> bool:
+    with contextlib.suppress(psutil.Error):
+        if process.ppid() == me.pid:
+            command = " ".join(process.cmdline())
+            return any(helper in command for helper in _HELPERS)
+    return False
 
 
 def _running(process: psutil.Process) -> bool:
