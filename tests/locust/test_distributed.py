@@ -10,8 +10,8 @@ from pathlib import Path
 
 from perflab.loadgen import Closed, LatencyHistogram, Stream, Users
 from perflab.locust.driver import LocustDriver
-from perflab.locust.exactness import exactness_rows
 from perflab.locust.ledger import FINISHED, LOST
+from perflab.results.exactness import exactness_rows
 from tests.locust.conftest import ping
 from tests.support.servers import RunningServer, free_port
 

@@ -4,7 +4,7 @@ The recording is a `perflab.loadgen.Recording` like any other (per-name HdrHisto
 per-second windows, merged over the workers), with in its metadata ``engine = "locust"`` and
 ``locust``: the version, every worker's host, pid, users, requests, failures, CPU and fate
 (`perflab.locust.ledger`), locust's own per-name statistics (``own_stats``) and those set
-beside the exact ones (``exactness``, `perflab.locust.exactness`). For a study cell the
+beside the exact ones (``exactness``, `perflab.results.exactness`). For a study cell the
 master also writes a `perflab.bench` results document (one study, one cell, one run), so
 `perflab report` and `perflab compare` read a distributed run like any other.
 
@@ -29,10 +29,10 @@ from perflab.bench.cell_run import cell_results, study_results
 from perflab.loadgen.metadata import machine_metadata
 from perflab.loadgen.recording import TOTAL_NAME, Recording
 from perflab.locust.cell_load import CellLoad
-from perflab.locust.exactness import exactness_rows
 from perflab.locust.ledger import FINISHED, Ledger
 from perflab.locust.shares import spawn_rate_per_s, users_per_stream
 from perflab.results.document import RESULTS_NAME, finish_run, new_run, new_run_id, write_run
+from perflab.results.exactness import exactness_rows
 from perflab.results.model import RepeatResult
 
 logger = logging.getLogger("perflab.locust")

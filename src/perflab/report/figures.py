@@ -137,6 +137,7 @@ class StudySummary:
     sentence: str
     goals: list[GoalResult] = field(default_factory=list)  # as bench checked and stored them
     faults: list[dict[str, Any]] = field(default_factory=list)  # report.faults.fault_rows
+    locust: list[list[str]] = field(default_factory=list)  # report.engines.locust_table rows
 
     @property
     def unfocused(self) -> list[CellSummary]:

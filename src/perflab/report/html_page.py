@@ -18,6 +18,7 @@ from html import escape
 from importlib import resources
 from typing import Any
 
+from perflab.report.engines import LOCUST_HEADER, LOCUST_TEXT_COLUMNS
 from perflab.report.faults import FAULT_TEXT_COLUMNS, faults_table
 from perflab.report.figures import StudySummary
 from perflab.report.goals import GOAL_TEXT_COLUMNS, counts_text, goals_line, goals_table
@@ -108,6 +109,9 @@ def _study_section(index: int, study: StudySummary, chart_data: dict[str, Any]) 
         header, rows = faults_table(study.faults)
         parts.append("<h3>Faults: every request accounted for</h3>")
         parts.append(_table(header, rows, "faults", None, FAULT_TEXT_COLUMNS))
+    if study.locust:
+        parts.append("<h3>On locust's runner: its own figures beside the exact ones</h3>")
+        parts.append(_table(LOCUST_HEADER, study.locust, "locust", None, LOCUST_TEXT_COLUMNS))
     charts = chart_data.get("charts")
     if charts:
         parts.append(_chart_slots(index, charts))

@@ -7,6 +7,7 @@ Usage::
 
 from __future__ import annotations
 
+from perflab.report.engines import LOCUST_HEADER, LOCUST_TEXT_COLUMNS
 from perflab.report.faults import FAULT_TEXT_COLUMNS, faults_table
 from perflab.report.figures import StudySummary
 from perflab.report.goals import GOAL_TEXT_COLUMNS, counts_text, goals_line, goals_table
@@ -58,7 +59,14 @@ def _study_section(study: StudySummary) -> list[str]:
     notes = reference_notes(study) + status_notes(study)
     notes += [knee_line(cell) for cell in study.cells if cell.knee]
     lines = [*lines, *notes, ""] if notes else lines
-    return lines + _goals_section(study) + _faults_section(study)
+    return lines + _goals_section(study) + _faults_section(study) + _locust_section(study)
+
+
+def _locust_section(study: StudySummary) -> list[str]:
+    if not study.locust:
+        return []
+    title = "### On locust's runner: its own figures beside the exact ones"
+    return [title, "", *_table(LOCUST_HEADER, study.locust, LOCUST_TEXT_COLUMNS), ""]
 
 
 def _faults_section(study: StudySummary) -> list[str]:

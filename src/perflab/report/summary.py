@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from perflab.report.engines import locust_table
 from perflab.report.faults import fault_rows
 from perflab.report.figures import CellSummary, NameSummary, StudySummary
 from perflab.report.pairs import headline_pair
@@ -142,6 +143,7 @@ def summarize_study(study: StudyResults) -> StudySummary:
         sentence=study_sentence(study.status, study.reason, study.slo_p99_ms, judged, best, naive),
         goals=list(study.goals),
         faults=fault_rows(study),
+        locust=locust_table(study)[1],
     )
 
 

@@ -1,4 +1,6 @@
-"""Locust's own statistics beside perflab's exact ones, per request name.
+"""Locust's own statistics beside perflab's exact ones, per request name (a run on locust's
+runner, `perflab bench --engine locust`): here, below the report that shows them and the
+locust package that stores them.
 
 Locust's workers round every latency into a bucket before they count it (to the millisecond
 under 100 ms, to 10 ms under 1 s, to 100 ms under 10 s, to the second above), and its
