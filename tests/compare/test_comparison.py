@@ -30,7 +30,7 @@ from perflab.compare import (
 )
 from perflab.loadgen.histogram import LatencyHistogram
 from perflab.results.calibration import Calibration, CellCalibration, MetricSpread
-from perflab.results.model import RunResults
+from perflab.results.model import CellResults, RunResults, StudyResults
 
 SAMPLE = Path(__file__).parents[1] / "report" / "data" / "sample-results.json"
 NO_VERDICT = {Verdict.WITHIN_NOISE, Verdict.UNRESOLVED}
@@ -361,7 +361,8 @@ def test_one_repeat_a_side_needs_a_calibration_to_call_anything() -> None:
         for _, cell in ran_cells(data):
             del cell["runs"][1:]
     study, name = steadiest(sample(), latencies)
-    each_run(find_cell(new, study, name), scale_latency, [2.0])
+    # 45% slower: past the floor, short of the gross change one repeat a side still calls.
+    each_run(find_cell(new, study, name), scale_latency, [1.45])
     alone = row(compare(old, new), study, name).metric("p50")
     assert alone is not None
     assert alone.verdict is Verdict.UNRESOLVED  # requests are never pooled as samples
@@ -411,3 +412,31 @@ def test_routes_add_a_row_per_request_name() -> None:
     assert not comparison.has_regression
     # routes never count in the geometric means: the cell's own row does
     assert comparison.geometric_means[-1].cells == len(list(ran_cells(sample())))
+
+
+def test_the_cell_row_judges_the_main_request_beside_a_probe() -> None:
+    """A cell whose repeats also send a /healthz probe is judged on its main request, as the
+    report's headline is: the probe's own latencies never swing the cell's p50."""
+    from tests.compare.synthetic import repeat_result
+
+    def run(blur_scale: float) -> RunResults:
+        repeats = []
+        for index in range(3):
+            blur = repeat_result(index, 30.0, blur_scale)
+            probe = repeat_result(index, 20.0, 0.01)  # a fast probe, many more requests
+            blur.recording.names = {
+                "blur": blur.recording.names["req"],
+                "healthz": probe.recording.names["req"],
+            }
+            blur.__dict__.pop("total", None)
+            repeats.append(blur)
+        cell = CellResults("async-process", "x", "right", {"load": {}}, repeats=repeats)
+        study = StudyResults("faceblur", "t", "q", main_request="blur", cells=[cell])
+        return RunResults("r", 0.0, "c", "quick", 3, {"cpu": "x", "cores": 2}, [study])
+
+    comparison = compare_results(run(1.0), run(2.0))
+    [row] = comparison.cells
+    assert row.figures_of == "blur"
+    p50 = row.metric("p50")
+    assert p50 is not None
+    assert p50.change == pytest.approx(1.0, rel=0.05)  # the blurs' latency doubled

@@ -57,6 +57,10 @@ class CellComparison:
     metrics: tuple[MetricComparison, ...] = ()
     not_comparable: str | None = None  # why, when no metric could be compared
     notes: tuple[str, ...] = ()  # what may have bent the measurement (a saturated client)
+    # The cell row's figures: the study's main request where both sides recorded it beside
+    # other requests (a /healthz probe, seed 003's 25 MB bodies), as the report judges it;
+    # None: all requests.
+    figures_of: str | None = None
 
     def verdicts(self) -> list[Verdict]:
         """One verdict per metric, or one NOT_COMPARABLE. Usage: ``c.verdicts()``"""
@@ -136,9 +140,10 @@ def compare_results(
                 cells.append(CellComparison(study, name, None, (), reason))
                 continue
             routes_of = _routes(old_cell, new_cell) if routes else []
+            main = new_study.main_request if new_study is not None else None
             for route in [None, *routes_of]:
                 cells.append(
-                    _compare_cell(study, name, route, old_cell, new_cell, calibration, duet)
+                    _compare_cell(study, name, route, old_cell, new_cell, calibration, duet, main)
                 )
     return Comparison(old, new, machine, cells, geometric_means(cells), calibration, duet)
 
@@ -168,8 +173,12 @@ def _compare_cell(
     new_cell: CellResults,
     calibration: Calibration | None,
     duet: bool,
+    main_request: str | None = None,
 ) -> CellComparison:
     old_repeats, new_repeats = old_cell.repeats, new_cell.repeats
+    figures_of = route
+    if route is None and main_request is not None:
+        figures_of = _main_figures(old_cell, new_cell, main_request)
     if route is not None:
         missing = [
             side
@@ -180,16 +189,25 @@ def _compare_cell(
             return CellComparison(study, cell, route, (), f"not recorded in {missing[0]}")
     prior: CellCalibration | None = None
     if calibration is not None:
-        prior = calibration.cell(study, cell, route, new_cell.settings)
+        prior = calibration.cell(study, cell, figures_of, new_cell.settings)
     pairs = duet and len(old_repeats) == len(new_repeats)
     metrics = []
     for metric in METRICS:
-        old_values = [metric_value(r, metric.key, route) or 0.0 for r in old_repeats]
-        new_values = [metric_value(r, metric.key, route) or 0.0 for r in new_repeats]
+        old_values = [metric_value(r, metric.key, figures_of) or 0.0 for r in old_repeats]
+        new_values = [metric_value(r, metric.key, figures_of) or 0.0 for r in new_repeats]
         spread = prior.spreads.get(metric.key) if prior is not None else None
         metrics.append(judge(metric, old_values, new_values, prior=spread, paired=pairs))
     notes = () if route is not None else conditions_notes(old_cell, new_cell)
-    return CellComparison(study, cell, route, tuple(metrics), None, notes)
+    shown = figures_of if route is None else None
+    return CellComparison(study, cell, route, tuple(metrics), None, notes, shown)
+
+
+def _main_figures(old_cell: CellResults, new_cell: CellResults, main: str) -> str | None:
+    """The main request, when every repeat of both sides recorded it beside other names."""
+    repeats = [*old_cell.repeats, *new_cell.repeats]
+    if all(main in r.recording.names and len(r.recording.names) > 1 for r in repeats):
+        return main
+    return None
 
 
 def geometric_means(cells: list[CellComparison]) -> list[GeometricMean]:

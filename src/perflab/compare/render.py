@@ -153,7 +153,9 @@ def _by_study(cells: list[CellComparison]) -> Iterator[tuple[str, list[CellCompa
 
 
 def _name(cell: CellComparison) -> str:
-    return cell.cell if cell.route is None else f"{cell.cell} / {cell.route}"
+    if cell.route is not None:
+        return f"{cell.cell} / {cell.route}"
+    return cell.cell if cell.figures_of is None else f"{cell.cell} ({cell.figures_of})"
 
 
 def _rows(cells: list[CellComparison]) -> Iterator[tuple[list[str], Verdict]]:
