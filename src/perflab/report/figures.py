@@ -138,6 +138,7 @@ class StudySummary:
     goals: list[GoalResult] = field(default_factory=list)  # as bench checked and stored them
     faults: list[dict[str, Any]] = field(default_factory=list)  # report.faults.fault_rows
     locust: list[list[str]] = field(default_factory=list)  # report.engines.locust_table rows
+    spread: list[str] = field(default_factory=list)  # report.spread.spread_notes
 
     @property
     def unfocused(self) -> list[CellSummary]:

@@ -99,7 +99,7 @@ def _study_section(index: int, study: StudySummary, chart_data: dict[str, Any]) 
         parts += [f"<p class='note'>{escape(line)}</p>" for line in figures_note(study)]
         header, rows, kinds = study_table(study)
         parts.append(_table(header, rows, "cells", kinds))
-        notes = reference_notes(study) + status_notes(study)
+        notes = reference_notes(study) + status_notes(study) + study.spread
         parts += [f"<p class='note'>{escape(line)}</p>" for line in notes]
     if study.goals:
         header, rows, kinds = goals_table(study.goals)

@@ -56,7 +56,7 @@ def _study_section(study: StudySummary) -> list[str]:
         lines += [line, ""]
     header, rows, _ = study_table(study)
     lines += [*_table(header, rows), ""]
-    notes = reference_notes(study) + status_notes(study)
+    notes = reference_notes(study) + status_notes(study) + study.spread
     notes += [knee_line(cell) for cell in study.cells if cell.knee]
     lines = [*lines, *notes, ""] if notes else lines
     return lines + _goals_section(study) + _faults_section(study) + _locust_section(study)

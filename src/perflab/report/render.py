@@ -12,7 +12,9 @@ from pathlib import Path
 from perflab.report.html_page import render_html
 from perflab.report.markdown import report_markdown
 from perflab.report.summary import summarize_study
+from perflab.results.calibration import find_calibration
 from perflab.results.document import read_run
+from perflab.results.errors import ResultsError
 
 MARKDOWN_FILE = "report.md"
 HTML_FILE = "report.html"
@@ -25,7 +27,13 @@ def render_report(
     (default: beside the results file) and return the Markdown with both paths.
     Usage: ``text, md_path, html_path = render_report("perflab-results/RUN", "out")``"""
     results = read_run(Path(results_path), newest_run=True)
-    summaries = [summarize_study(study) for study in results.studies]
+    # This machine's A/A calibration, where `perflab calibrate` left one: each cell's
+    # run-to-run spread is stated beside its figures.
+    try:
+        calibration = find_calibration(results.machine)
+    except ResultsError:
+        calibration = None  # an unreadable calibration costs the notes, never the report
+    summaries = [summarize_study(study, calibration) for study in results.studies]
     source = results.path or Path(results_path)
     target = Path(out_dir) if out_dir is not None else source.parent
     target.mkdir(parents=True, exist_ok=True)

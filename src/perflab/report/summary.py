@@ -27,7 +27,9 @@ from perflab.report.faults import fault_rows
 from perflab.report.figures import CellSummary, NameSummary, StudySummary
 from perflab.report.pairs import headline_pair
 from perflab.report.sentence import study_sentence
+from perflab.report.spread import spread_notes
 from perflab.report.units import finite
+from perflab.results.calibration import Calibration
 from perflab.results.model import CellResults, StudyResults
 
 SPECTRUM_PERCENTILES = (50.0, 90.0, 99.0, 99.9)
@@ -110,7 +112,7 @@ def study_focus(study: StudyResults) -> str | None:
     return main if any(len(c.names) > 1 and judged_on(c, main) for c in study.cells) else None
 
 
-def summarize_study(study: StudyResults) -> StudySummary:
+def summarize_study(study: StudyResults, calibration: Calibration | None = None) -> StudySummary:
     """Cells, headline pair and sentence of one study. Usage: ``summarize_study(s)``"""
     focus = study_focus(study)
     cells: list[CellSummary] = []
@@ -144,6 +146,7 @@ def summarize_study(study: StudyResults) -> StudySummary:
         goals=list(study.goals),
         faults=fault_rows(study),
         locust=locust_table(study)[1],
+        spread=spread_notes(study, calibration),
     )
 
 

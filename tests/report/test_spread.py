@@ -1,0 +1,39 @@
+"""The report states each cell's run-to-run spread: from its own repeats, or from this
+machine's calibration when a cell ran once."""
+
+from __future__ import annotations
+
+import math
+
+from perflab.report.spread import spread_notes
+from perflab.results.calibration import calibration_from_run
+from perflab.results.model import RunResults
+from tests.report.samples import SAMPLE, sample_document
+
+
+def test_repeats_give_their_own_spread() -> None:
+    run = RunResults.from_dict(sample_document(), SAMPLE)
+    study = next(s for s in run.studies if any(len(c.repeats) >= 2 for c in s.cells))
+    lines = spread_notes(study, None)
+    cell = next(c for c in study.cells if len(c.repeats) >= 2 and c.measured)
+    line = next(line for line in lines if f" {cell.name}," in line)
+    assert f"from its {len(cell.repeats)} repeats" in line
+    rates = cell.throughputs_per_s()
+    logs = [math.log(r) for r in rates]
+    mean = sum(logs) / len(logs)
+    sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (len(logs) - 1))
+    assert f"throughput ±{sd:.1%}" in line
+
+
+def test_a_single_repeat_takes_the_calibration() -> None:
+    run = RunResults.from_dict(sample_document(), SAMPLE)
+    calibration = calibration_from_run(run)
+    for study in run.studies:
+        for cell in study.cells:
+            del cell.repeats[1:]
+            cell.__dict__.pop("_cache", None)
+    study = next(s for s in run.studies if any(c.measured for c in s.cells))
+    assert not any("calibration" in line for line in spread_notes(study, None))
+    lines = spread_notes(study, calibration)
+    assert lines
+    assert all("this machine's calibration" in line for line in lines)
