@@ -42,7 +42,7 @@ from perflab.bench.target import cell_target
 from perflab.bench.workload import cell_streams
 from perflab.loadgen import Closed, Expectation, Recording, RequestSpec, Stream, run_streams
 from perflab.locust.driver import LocustDriver
-from perflab.locust.exactness import exactness_rows
+from perflab.results.exactness import exactness_rows
 
 Driver = Callable[[list[Stream], Any], Recording]
 
