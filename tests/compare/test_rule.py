@@ -150,14 +150,14 @@ def test_a_duet_judges_pair_differences_so_drift_between_pairs_does_not_hide_a_c
 
 def test_one_repeat_a_side_still_calls_a_gross_change() -> None:
     """Beyond GROSS_*: far outside every change identical runs made in the A/A campaign."""
-    halved = judge(THROUGHPUT, [200.0], [200.0 * (1 - THROUGHPUT.gross) * 0.9])
+    halved = judge(THROUGHPUT, [200.0], [200.0 / (1 + THROUGHPUT.gross) * 0.9])
     assert halved.verdict is Verdict.REGRESSION
     assert "far beyond" in halved.reason
     doubled = judge(THROUGHPUT, [200.0], [200.0 * (1 + THROUGHPUT.gross) * 1.1])
     assert doubled.verdict is Verdict.IMPROVED
     slower = judge(P99, [10_000.0], [10_000.0 * (1 + P99.gross) * 1.1])
     assert slower.verdict is Verdict.REGRESSION
-    inside = judge(THROUGHPUT, [200.0], [200.0 * (1 - THROUGHPUT.gross) * 1.1])
+    inside = judge(THROUGHPUT, [200.0], [200.0 / (1 + THROUGHPUT.gross) * 1.1])
     assert inside.verdict is Verdict.UNRESOLVED  # large, but identical runs came this close
     errors = judge(ERRORS, [0.0], [ERRORS.gross + 0.01])
     assert errors.verdict is Verdict.REGRESSION

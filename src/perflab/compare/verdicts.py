@@ -7,7 +7,7 @@ In this order:
 2. with no run-to-run spread (one repeat a side and no calibration) it is **unresolved**:
    nothing says how much identical runs differ here; unless it is **gross**, beyond
    anything identical runs produced in the A/A campaign on this kind of machine by a
-   margin (GROSS_* below, docs/compare.md "Measured"): then it is called;
+   factor (GROSS_* below, docs/compare.md "Measured"): then it is called;
 3. p < ALPHA (Student's t on the means of the logs, the spread's degrees of freedom): the
    change exceeds k standard errors of identical runs, k = 3.3-4.8: **regression** or
    **improved**;
@@ -44,12 +44,15 @@ from perflab.results.calibration import MetricSpread
 # Floors: the smallest change ever reported, whatever the statistics say. Not noise bands
 # (the spread is measured): with many repeats a 0.5% shift becomes significant and still is
 # not worth a pull request's note. p99 rests on the slowest 1% of requests: a wider floor.
-# Gross changes, called even with one repeat a side and no calibration: each is at least
-# twice the largest change between identical runs (one repeat a side, quick profile, every
-# built-in study) in the A/A campaign of docs/compare.md "Measured".
-GROSS_THROUGHPUT = 0.30
-GROSS_P50 = 0.50
-GROSS_P99 = 1.50
+# Gross changes, called even with one repeat a side and no calibration: a ratio NEW/OLD past
+# 1 + gross or under 1 / (1 + gross). Each factor is at least the square of the largest
+# ratio two runs of unchanged code produced (twice it in logs) in the A/A campaign of
+# docs/compare.md "Measured": 20 quick runs of notes over 27 minutes, every pairing, one
+# repeat a side: throughput 1.57x, p50 1.59x, p99 2.39x at most (PostgreSQL drifted);
+# error rates 0 pp.
+GROSS_THROUGHPUT = 1.5
+GROSS_P50 = 1.6
+GROSS_P99 = 5.0
 GROSS_ERRORS = 0.10
 THROUGHPUT = Metric(
     "throughput", "throughput ok/s", higher_is_better=True, floor=0.02, gross=GROSS_THROUGHPUT
@@ -94,6 +97,14 @@ class MetricComparison:
     repeats_needed: int | None = None  # a side, to resolve a change this size
 
 
+def _is_gross(metric: Metric, difference: float) -> bool:
+    """Beyond the metric's gross change, either way: a ratio past 1 + gross or under
+    1 / (1 + gross) (so halving and doubling weigh alike), an error rate by gross points."""
+    if metric.log_scale:
+        return abs(difference) > math.log1p(metric.gross)
+    return abs(difference) > metric.gross
+
+
 def judge(
     metric: Metric,
     old_values: list[float],
@@ -114,11 +125,11 @@ def judge(
     change = _to_change(metric, difference)
     if spread is None:
         verdict, reason = Verdict.WITHIN_NOISE, _floor_reason(metric)
-        if abs(change) > metric.gross:
+        if _is_gross(metric, difference):
             better = (change > 0) == metric.higher_is_better
             verdict = Verdict.IMPROVED if better else Verdict.REGRESSION
             reason = (
-                f"{'better' if better else 'worse'} by more than {_size(metric, metric.gross)}: "
+                f"{'better' if better else 'worse'} by more than {_gross_size(metric)}: "
                 "far beyond any change between identical runs (docs/compare.md), though one "
                 "repeat a side and no calibration say no more"
             )
@@ -196,6 +207,10 @@ def _with_zeros(metric: Metric, old: tuple[float, ...], new: tuple[float, ...]) 
 def _to_change(metric: Metric, difference: float) -> float:
     """A difference on the metric's scale as a change: NEW/OLD - 1, or as it is."""
     return math.expm1(difference) if metric.log_scale else difference
+
+
+def _gross_size(metric: Metric) -> str:
+    return f"a factor {1 + metric.gross:.2f}" if metric.log_scale else _size(metric, metric.gross)
 
 
 def _size(metric: Metric, value: float) -> str:
