@@ -20,10 +20,11 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -131,7 +132,7 @@ def run_streams(streams: Sequence[Stream], progress: ProgressCallback | None = N
     parts = [(s, m) for s in streams for m in s.model.split(max(1, s.processes))]
     if len(parts) == 1:
         stream, model = parts[0]
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        with _ctrl_c_stays_ctrl_c(), asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             recording = runner.run(_run_part(stream, model, progress))
     else:
         recording = _run_in_processes(parts, progress)
@@ -141,6 +142,19 @@ def run_streams(streams: Sequence[Stream], progress: ProgressCallback | None = N
         recording.model = {"streams": [s.model.describe() for s in streams]}
     recording.metadata = machine_metadata()
     return recording
+
+
+@contextlib.contextmanager
+def _ctrl_c_stays_ctrl_c() -> Iterator[None]:
+    """A Ctrl-C that lands while asyncio.Runner closes its loop leaves the loop marked running,
+    and the close then raises RuntimeError("Cannot close a running event loop") in place of
+    the KeyboardInterrupt (its context): it is still a Ctrl-C, and the bench must see one."""
+    try:
+        yield
+    except RuntimeError as error:
+        if isinstance(error.__context__, KeyboardInterrupt):
+            raise KeyboardInterrupt from error
+        raise
 
 
 async def _run_part(

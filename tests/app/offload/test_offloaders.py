@@ -133,6 +133,23 @@ async def test_dead_worker_fails_only_its_own_job() -> None:
         await off.close()
 
 
+async def test_a_worker_dead_with_the_pools_lock_costs_a_new_pool_not_a_hang() -> None:
+    off = ProcessOffloader(admission(slots=2))
+    await off.start()
+    try:
+        with pytest.raises(WorkerLost):
+            await off.run(kernels.die_holding_the_pool_lock)
+        # No worker can take this job from the wedged pool (pebble would wait 60 s for the
+        # lock, then break): it answers 503 when the pool is replaced, within seconds.
+        with pytest.raises(WorkerLost) as lost:
+            await asyncio.wait_for(off.run(kernels.add, 1, 1), timeout=20)
+        assert "Retry-After" in lost.value.headers()
+        assert await asyncio.wait_for(off.run(kernels.add, 20, 22), timeout=20) == 42
+        assert off.stats().worker_restarts == 2  # the dead worker, then the pool
+    finally:
+        await off.close()
+
+
 async def test_job_past_its_timeout_answers_504_and_its_worker_is_replaced() -> None:
     off = ProcessOffloader(admission(slots=1), job_timeout_s=0.3)
     await off.start()

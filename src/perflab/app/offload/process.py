@@ -6,6 +6,13 @@ BrokenProcessPool and the pool must be rebuilt), and it has no per-job time limi
 replaces a dead worker and fails only the job that worker held (`ProcessExpired`), and stops a
 job past its timeout by terminating its worker (`TimeoutError`), then starts a fresh one.
 
+pebble's workers take a task under a lock shared by the pool (its channel mutex); a worker
+killed while it holds it (a SIGKILL, the OOM killer) leaves every other worker waiting for it
+(pebble's 60 s lock timeout, then a broken pool; pebble issue 163). So after a worker dies the
+pool must answer a no-op within POOL_CHECK_S, or it is replaced by a new one: the jobs that
+waited in the old pool answer 503 + Retry-After (`worker_lost`) at once, and new jobs go to
+the new pool.
+
 Workers are started with forkserver, not fork: forking a process that runs an event loop and
 threads copies their locks in whatever state they are in. Each worker runs the warm-ups once,
 with the service's settings, so it builds exactly what the configuration uses.
@@ -34,6 +41,11 @@ from perflab.app.offload.batching import Batcher, worker_failure
 from perflab.config import OffloadKind, Settings
 
 log = logging.getLogger("perflab.offload")
+
+# How long a pool may take to run a no-op after one of its workers died before it counts as
+# wedged. Admission bounds a job's wait to about a second, so a healthy pool answers well
+# within this even when every worker is busy.
+POOL_CHECK_S = 5.0
 
 
 def _init_worker_process(warmups: Sequence[str], nice: int, settings: Settings | None) -> None:
@@ -72,6 +84,9 @@ class ProcessOffloader(OffloaderBase):
         self._settings = settings
         self.job_timeout_s = job_timeout_s
         self._pool: pebble.ProcessPool | None = None
+        # The loop-side waiters of each pool's jobs: a wedged pool's are answered when it goes.
+        self._waiters: dict[int, set[asyncio.Future[Any]]] = {}
+        self._pool_check: asyncio.Task[None] | None = None
         # batch_max 1: every job goes straight to pebble's queue. More: our own FIFO hands a
         # free worker every waiting job of its kernel (batching.py).
         self.batcher: Batcher | None = None
@@ -81,19 +96,28 @@ class ProcessOffloader(OffloaderBase):
             )
 
     async def start(self) -> None:
-        self._pool = pebble.ProcessPool(
+        pool = self._new_pool()
+        # Start every worker (and its warm-up) now, so the first requests do not pay for it.
+        await asyncio.gather(
+            *(self._result_of(pool, pool.schedule(os.getpid)) for _ in range(self.slots))
+        )
+
+    def _new_pool(self) -> pebble.ProcessPool:
+        pool = pebble.ProcessPool(
             max_workers=self.slots,
             initializer=_init_worker_process,
             initargs=(self._warmups, self._nice, self._settings),
             context=multiprocessing.get_context("forkserver"),
         )
+        self._pool = pool
+        self._waiters[id(pool)] = set()
         if self.batcher is not None:
-            self.batcher.pool = self._pool
-        # Start every worker (and its warm-up) now, so the first requests do not pay for it.
-        pool = self._pool
-        await asyncio.gather(*(_result_of(pool.schedule(os.getpid)) for _ in range(self.slots)))
+            self.batcher.pool = pool
+        return pool
 
     async def close(self) -> None:
+        if self._pool_check is not None:
+            self._pool_check.cancel()
         if self._pool is not None:
             pool, self._pool = self._pool, None
             if self.batcher is not None:
@@ -111,7 +135,7 @@ class ProcessOffloader(OffloaderBase):
                 return batched
             future = pool.schedule(timed_call, args=(kernel, *args), timeout=self.job_timeout_s)
             try:
-                result, service_s = await _result_of(future)
+                result, service_s = await self._result_of(pool, future)
             except (pebble.ProcessExpired, FutureTimeout) as error:
                 failure = worker_failure(error, self.job_timeout_s)
                 assert failure is not None  # both kinds are worker failures
@@ -127,13 +151,54 @@ class ProcessOffloader(OffloaderBase):
             self._timed_out += 1
         self._restarts += 1
         observe.OFFLOAD_WORKER_RESTARTS.inc()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on the loop (shutting down): nothing left to serve
+            return
+        if self._pool is not None and (self._pool_check is None or self._pool_check.done()):
+            self._pool_check = loop.create_task(self._check_pool(self._pool))
+
+    async def _check_pool(self, pool: pebble.ProcessPool) -> None:
+        """Replace `pool` if it cannot run a no-op within POOL_CHECK_S (module docstring)."""
+        try:
+            await asyncio.wait_for(self._result_of(pool, pool.schedule(os.getpid)), POOL_CHECK_S)
+            return
+        except TimeoutError:
+            pass
+        except (pebble.ProcessExpired, FutureTimeout):
+            return  # the no-op's own worker died: pebble replaced it, and a check follows
+        if self._pool is not pool:
+            return
+        log.error(
+            "the pool ran no job for %.0f s after a worker died (a lock the dead worker held);"
+            " replacing the pool, its waiting jobs answer 503",
+            POOL_CHECK_S,
+        )
+        self._restarts += 1
+        observe.OFFLOAD_WORKER_RESTARTS.inc()
+        self._new_pool()
+        for waiter in self._waiters.pop(id(pool), set()):
+            if not waiter.done():
+                waiter.set_exception(
+                    WorkerLost("the worker pool stopped after a worker died", retry_after_s=1.0)
+                )
+        # Stopping a wedged pool may wait out pebble's lock timeout: not on the loop's time.
+        await asyncio.to_thread(pool.stop)
+
+    async def _result_of(self, pool: pebble.ProcessPool, future: Future[Any]) -> Any:
+        waiters = self._waiters.setdefault(id(pool), set())
+        return await _result_of(future, waiters)
 
 
-async def _result_of(future: Future[Any]) -> Any:
+async def _result_of(future: Future[Any], waiters: set[asyncio.Future[Any]] | None = None) -> Any:
     """Await a pool future from the loop. A cancelled waiter drops a job still queued, but lets
-    a running one finish: cancelling it would kill its worker and cost a respawn and warm-up."""
+    a running one finish: cancelling it would kill its worker and cost a respawn and warm-up.
+    `waiters` holds the waiter while it waits (so a wedged pool's can be answered)."""
     loop = asyncio.get_running_loop()
     waiter: asyncio.Future[Any] = loop.create_future()
+    if waiters is not None:
+        waiters.add(waiter)
+        waiter.add_done_callback(waiters.discard)
 
     def transfer(done: Future[Any]) -> None:
         if waiter.done():
