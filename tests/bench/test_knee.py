@@ -39,9 +39,10 @@ def test_the_knee_of_a_cpu_endpoint_is_found(tmp_path: Path) -> None:
     points = knee["points"]
     assert points[0]["rate_per_s"] == 10.0
     assert any(not p["ok"] for p in points), "the search went past the knee"
-    # 20 ms of CPU per request in one event loop: well under 50 requests per second.
+    # 20 ms of CPU per request in one event loop: at most 50 requests per second. Bisection
+    # can land on 50 itself (CI did) when a 4 s window ends before the queue shows in p99.
     assert knee["rate_per_s"] is not None
-    assert 0 < knee["rate_per_s"] < 50
+    assert 0 < knee["rate_per_s"] <= 50
     assert max(p["rate_per_s"] for p in points if p["ok"]) == knee["rate_per_s"]
     assert knee["saturated"] in {"loop", "cpu"}, knee["evidence"]
     assert "req/s offered" in knee["evidence"]
