@@ -12,10 +12,8 @@ Usage::
 
 from __future__ import annotations
 
-import math
-
 from perflab.report.units import MISSING
-from perflab.results.calibration import Calibration
+from perflab.results.calibration import Calibration, spread_of
 from perflab.results.model import RepeatResult, StudyResults
 from perflab.results.run_values import metric_value
 
@@ -47,12 +45,8 @@ def spread_notes(study: StudyResults, calibration: Calibration | None) -> list[s
 
 
 def _own_spread(repeats: list[RepeatResult], key: str, name: str | None) -> float | None:
-    values = [metric_value(repeat, key, name) for repeat in repeats]
-    logs = [math.log(v) for v in values if v is not None and v > 0]
-    if len(logs) < 2:
-        return None
-    mean = sum(logs) / len(logs)
-    return math.sqrt(sum((x - mean) ** 2 for x in logs) / (len(logs) - 1))
+    found = [metric_value(repeat, key, name) for repeat in repeats]
+    return spread_of([v for v in found if v is not None], log_scale=True)
 
 
 def _pct(value: float | None) -> str:

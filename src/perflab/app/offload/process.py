@@ -84,8 +84,8 @@ class ProcessOffloader(OffloaderBase):
         self._settings = settings
         self.job_timeout_s = job_timeout_s
         self._pool: pebble.ProcessPool | None = None
-        # The loop-side waiters of each pool's jobs: a wedged pool's are answered when it goes.
-        self._waiters: dict[int, set[asyncio.Future[Any]]] = {}
+        # The loop-side waiters of the current pool's jobs: answered at once if it is replaced.
+        self._waiting: set[asyncio.Future[Any]] = set()
         self._pool_check: asyncio.Task[None] | None = None
         # batch_max 1: every job goes straight to pebble's queue. More: our own FIFO hands a
         # free worker every waiting job of its kernel (batching.py).
@@ -99,7 +99,7 @@ class ProcessOffloader(OffloaderBase):
         pool = self._new_pool()
         # Start every worker (and its warm-up) now, so the first requests do not pay for it.
         await asyncio.gather(
-            *(self._result_of(pool, pool.schedule(os.getpid)) for _ in range(self.slots))
+            *(_result_of(pool.schedule(os.getpid), self._waiting) for _ in range(self.slots))
         )
 
     def _new_pool(self) -> pebble.ProcessPool:
@@ -110,7 +110,7 @@ class ProcessOffloader(OffloaderBase):
             context=multiprocessing.get_context("forkserver"),
         )
         self._pool = pool
-        self._waiters[id(pool)] = set()
+        self._waiting = set()
         if self.batcher is not None:
             self.batcher.pool = pool
         return pool
@@ -135,7 +135,7 @@ class ProcessOffloader(OffloaderBase):
                 return batched
             future = pool.schedule(timed_call, args=(kernel, *args), timeout=self.job_timeout_s)
             try:
-                result, service_s = await self._result_of(pool, future)
+                result, service_s = await _result_of(future, self._waiting)
             except (pebble.ProcessExpired, FutureTimeout) as error:
                 failure = worker_failure(error, self.job_timeout_s)
                 assert failure is not None  # both kinds are worker failures
@@ -161,7 +161,9 @@ class ProcessOffloader(OffloaderBase):
     async def _check_pool(self, pool: pebble.ProcessPool) -> None:
         """Replace `pool` if it cannot run a no-op within POOL_CHECK_S (module docstring)."""
         try:
-            await asyncio.wait_for(self._result_of(pool, pool.schedule(os.getpid)), POOL_CHECK_S)
+            await asyncio.wait_for(
+                _result_of(pool.schedule(os.getpid), self._waiting), POOL_CHECK_S
+            )
             return
         except TimeoutError:
             pass
@@ -176,18 +178,15 @@ class ProcessOffloader(OffloaderBase):
         )
         self._restarts += 1
         observe.OFFLOAD_WORKER_RESTARTS.inc()
+        stranded = self._waiting
         self._new_pool()
-        for waiter in self._waiters.pop(id(pool), set()):
+        for waiter in stranded:
             if not waiter.done():
                 waiter.set_exception(
                     WorkerLost("the worker pool stopped after a worker died", retry_after_s=1.0)
                 )
         # Stopping a wedged pool may wait out pebble's lock timeout: not on the loop's time.
         await asyncio.to_thread(pool.stop)
-
-    async def _result_of(self, pool: pebble.ProcessPool, future: Future[Any]) -> Any:
-        waiters = self._waiters.setdefault(id(pool), set())
-        return await _result_of(future, waiters)
 
 
 async def _result_of(future: Future[Any], waiters: set[asyncio.Future[Any]] | None = None) -> Any:
