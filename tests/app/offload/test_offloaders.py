@@ -17,6 +17,7 @@ from perflab.app.offload import (
     ThreadOffloader,
     make_offloader,
 )
+from perflab.app.offload import process as process_offload
 from perflab.config import OffloadKind, Settings
 from tests.app import kernels
 
@@ -146,6 +147,26 @@ async def test_a_worker_dead_with_the_pools_lock_costs_a_new_pool_not_a_hang() -
         assert "Retry-After" in lost.value.headers()
         assert await asyncio.wait_for(off.run(kernels.add, 20, 22), timeout=20) == 42
         assert off.stats().worker_restarts == 2  # the dead worker, then the pool
+    finally:
+        await off.close()
+
+
+async def test_a_busy_pool_after_a_worker_death_is_not_taken_for_a_wedged_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # CI: the check's no-op waited behind more queued work than POOL_CHECK_S, and a healthy
+    # pool was replaced, its 24 waiting jobs answering 503. A pool that keeps finishing jobs
+    # is alive, however long the no-op waits.
+    monkeypatch.setattr(process_offload, "POOL_CHECK_S", 0.5)
+    off = ProcessOffloader(admission(slots=2))
+    await off.start()
+    try:
+        died = asyncio.ensure_future(off.run(kernels.die))
+        queued = [asyncio.ensure_future(off.run(kernels.sleep_s, 0.3)) for _ in range(12)]
+        with pytest.raises(WorkerLost):
+            await died
+        assert await asyncio.gather(*queued) == [0.3] * 12
+        assert off.stats().worker_restarts == 1  # the dead worker only, not the pool
     finally:
         await off.close()
 

@@ -8,10 +8,13 @@ job past its timeout by terminating its worker (`TimeoutError`), then starts a f
 
 pebble's workers take a task under a lock shared by the pool (its channel mutex); a worker
 killed while it holds it (a SIGKILL, the OOM killer) leaves every other worker waiting for it
-(pebble's 60 s lock timeout, then a broken pool; pebble issue 163). So after a worker dies the
-pool must answer a no-op within POOL_CHECK_S, or it is replaced by a new one: the jobs that
-waited in the old pool answer 503 + Retry-After (`worker_lost`) at once, and new jobs go to
-the new pool.
+(pebble's 60 s lock timeout, then a broken pool; pebble issue 163). So after a worker dies a
+no-op joins the pool's queue, and until it has run the pool must finish some job in every
+POOL_CHECK_S, or it is replaced by a new one: the jobs that waited in the old pool answer
+503 + Retry-After (`worker_lost`) at once, and new jobs go to the new pool. Progress, not the
+no-op's own wait, is the test: a busy healthy pool may hold the no-op behind seconds of queued
+work (CI saw it wait past 5 s and a healthy pool's 24 waiting jobs answer 503), while a wedged
+one finishes at most the jobs its live workers were already running.
 
 Workers are started with forkserver, not fork: forking a process that runs an event loop and
 threads copies their locks in whatever state they are in. Each worker runs the warm-ups once,
@@ -42,10 +45,24 @@ from perflab.config import OffloadKind, Settings
 
 log = logging.getLogger("perflab.offload")
 
-# How long a pool may take to run a no-op after one of its workers died before it counts as
-# wedged. Admission bounds a job's wait to about a second, so a healthy pool answers well
-# within this even when every worker is busy.
+# How long a pool may go without finishing any job, after one of its workers died, before it
+# counts as wedged. Well above the kernels' service times (the longest, /diag/cpu, is 2 s).
 POOL_CHECK_S = 5.0
+
+
+class _CountingPool(pebble.ProcessPool):
+    """A pebble pool that counts the jobs it has finished, however they ended: the progress a
+    wedged pool stops making. Counted in pebble's thread; the loop only compares values."""
+
+    finished = 0
+
+    def schedule(self, *args: Any, **kwargs: Any) -> Any:
+        future = super().schedule(*args, **kwargs)
+        future.add_done_callback(self._count)
+        return future
+
+    def _count(self, _done: Future[Any]) -> None:
+        self.finished += 1
 
 
 def _init_worker_process(warmups: Sequence[str], nice: int, settings: Settings | None) -> None:
@@ -83,7 +100,7 @@ class ProcessOffloader(OffloaderBase):
         self._nice = nice
         self._settings = settings
         self.job_timeout_s = job_timeout_s
-        self._pool: pebble.ProcessPool | None = None
+        self._pool: _CountingPool | None = None
         # The loop-side waiters of the current pool's jobs: answered at once if it is replaced.
         self._waiting: set[asyncio.Future[Any]] = set()
         self._pool_check: asyncio.Task[None] | None = None
@@ -102,8 +119,8 @@ class ProcessOffloader(OffloaderBase):
             *(_result_of(pool.schedule(os.getpid), self._waiting) for _ in range(self.slots))
         )
 
-    def _new_pool(self) -> pebble.ProcessPool:
-        pool = pebble.ProcessPool(
+    def _new_pool(self) -> _CountingPool:
+        pool = _CountingPool(
             max_workers=self.slots,
             initializer=_init_worker_process,
             initargs=(self._warmups, self._nice, self._settings),
@@ -158,17 +175,23 @@ class ProcessOffloader(OffloaderBase):
         if self._pool is not None and (self._pool_check is None or self._pool_check.done()):
             self._pool_check = loop.create_task(self._check_pool(self._pool))
 
-    async def _check_pool(self, pool: pebble.ProcessPool) -> None:
-        """Replace `pool` if it cannot run a no-op within POOL_CHECK_S (module docstring)."""
+    async def _check_pool(self, pool: _CountingPool) -> None:
+        """Replace `pool` if it finishes no job in a POOL_CHECK_S before a no-op has run
+        (module docstring)."""
+        no_op = asyncio.ensure_future(_result_of(pool.schedule(os.getpid), self._waiting))
+        # Whatever ends the no-op (it ran, its own worker died and a check follows, or the pool
+        # was replaced) is its answer here: retrieved so none is logged as never retrieved.
+        no_op.add_done_callback(lambda done: done.cancelled() or done.exception())
         try:
-            await asyncio.wait_for(
-                _result_of(pool.schedule(os.getpid), self._waiting), POOL_CHECK_S
-            )
-            return
-        except TimeoutError:
-            pass
-        except (pebble.ProcessExpired, FutureTimeout):
-            return  # the no-op's own worker died: pebble replaced it, and a check follows
+            finished = -1
+            while pool.finished != finished:  # some job finished in the last period
+                finished = pool.finished
+                ran, _ = await asyncio.wait({no_op}, timeout=POOL_CHECK_S)
+                if ran:
+                    return
+        except asyncio.CancelledError:
+            no_op.cancel()
+            raise
         if self._pool is not pool:
             return
         log.error(
