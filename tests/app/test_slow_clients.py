@@ -188,3 +188,29 @@ def test_slow_heads_that_exhaust_descriptors_are_shed(tmp_path: Path) -> None:
                 shed += sock.recv(1) == b""
         assert shed == 100
         assert "Too many open files" not in server.log()
+
+
+def test_slow_heads_past_their_cap_are_closed_oldest_first(tmp_path: Path) -> None:
+    """Far from any descriptor limit, more slow heads than `slow_heads_max` are still too
+    many: a new connection first closes the oldest slow ones, and keeps the rest."""
+    env = {
+        "PERFLAB_SLOW_HEADS_MAX": "40",
+        "PERFLAB_SLOW_HEAD_S": "0.5",
+        "PERFLAB_HEADER_TIMEOUT_S": "600",  # the cap, not the timeout, must close them
+        "PERFLAB_OFFLOAD": "thread",
+    }
+    with perflab_server(tmp_path, env=env) as server, slow_heads(server, 100) as attackers:
+        time.sleep(1.0)  # every one of them is now a slow head
+        # The cap is applied as a new connection arrives: until then all are held.
+        assert all(_server_holds(sock) for sock in attackers)
+        host, port = address(server)
+        connection = http.client.HTTPConnection(host, port, timeout=WAIT_S)
+        try:
+            connection.request("GET", "/healthz")
+            assert connection.getresponse().status == 200
+        finally:
+            connection.close()
+        for sock in attackers[:60]:  # the oldest: closed so that 40 remain
+            _, how = read_until_closed(sock)
+            assert how in ("eof", "reset")
+        assert all(_server_holds(sock) for sock in attackers[60:])

@@ -36,6 +36,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from perflab.bench.placement import on_server_cpus
 from perflab.bench.processes import (
     end_group,
     kill_group,
@@ -163,6 +164,7 @@ def _spawn(
     preexec_fn: Callable[[], object] | None = None,
 ) -> Launched:
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    preexec_fn = on_server_cpus(preexec_fn)  # `perflab bench --server-cpus`
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             list(argv),

@@ -39,6 +39,7 @@ from perflab.bench.cell_run import (
 from perflab.bench.display import BenchDisplay
 from perflab.bench.goals import evaluate_goals
 from perflab.bench.measure import LoadDriver
+from perflab.bench.placement import Placement, placed
 from perflab.bench.study import CellPlan, Study
 from perflab.results.document import RESULTS_NAME, finish_run, new_run, write_run
 from perflab.results.model import CellResults, RunResults, StudyResults
@@ -73,6 +74,7 @@ class BenchOptions:
     show_progress: bool = True
     max_warmup_s: float | None = DEFAULT_MAX_WARMUP_S  # None or 0: the study's fixed warm-up
     driver: LoadDriver | None = None  # None: perflab's engine; else e.g. `--engine locust`'s
+    placement: Placement = field(default_factory=Placement)  # --server-cpus / --load-cpus
 
     @property
     def results_path(self) -> Path:
@@ -140,12 +142,17 @@ def run_versions(
     for version in versions:
         run = new_run(options.command, profile=options.profile, repeat=options.repeat)
         run.machine.update(version.machine)
+        if options.placement:
+            run.machine["placement"] = options.placement.describe()
         runs.append(run)
     plans = [(study, study.selected_cells(options.cells)) for study in studies]
     runs_per_cell = 1 if options.find_knee else options.repeat
     total = sum(len(cells) for _, cells in plans) * runs_per_cell * len(versions)
     try:
-        with BenchDisplay(total, enabled=options.show_progress) as display:
+        with (
+            placed(options.placement),
+            BenchDisplay(total, enabled=options.show_progress) as display,
+        ):
             for study, cells in plans:
                 results = [study_results(study) for _ in versions]
                 for run, study_result in zip(runs, results, strict=True):
@@ -206,7 +213,9 @@ def _run_study(
     for _, _, results in sides:
         _update_study_status(results)
         if not options.find_knee:
-            results.goals = evaluate_goals(study.goals, results, options.profile)
+            server_cpus = options.placement.server
+            cores = len(server_cpus) if server_cpus is not None else None
+            results.goals = evaluate_goals(study.goals, results, options.profile, cores)
 
 
 def _update_study_status(study: StudyResults) -> None:

@@ -24,9 +24,45 @@ from perflab.results.errors import StudyError
 from perflab.results.goals import NOT_MET
 
 if TYPE_CHECKING:
+    from perflab.bench.placement import Placement
     from perflab.results.model import RunResults
 
 DEFAULT_OUT_ROOT = Path("perflab-results")
+
+# Where the bench runs (perflab.bench.placement); shared with `perflab calibrate`.
+CpusOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cpus",
+        help="Run the service and the load generator on these CPUs (e.g. 0): the same as "
+        "--server-cpus and --load-cpus both set to it.",
+    ),
+]
+ServerCpusOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Run every process of the service under test on these CPUs (taskset-style: 1, "
+        "0-1, 0,2); recorded with the results, so compare sees a placed run as its own machine."
+    ),
+]
+LoadCpusOption = Annotated[
+    str | None,
+    typer.Option(help="Run the load generator (this process) on these CPUs."),
+]
+
+
+def placement_of(cpus: str | None, server_cpus: str | None, load_cpus: str | None) -> Placement:
+    """The placement the three CPU options ask for; a bad list is a usage error."""
+    from perflab.bench.placement import Placement
+
+    if cpus is not None and (server_cpus is not None or load_cpus is not None):
+        raise typer.BadParameter("--cpus sets both sides: give it alone, or the two others")
+    try:
+        if cpus is not None:
+            return Placement.parse(cpus, cpus)
+        return Placement.parse(server_cpus, load_cpus)
+    except StudyError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def bench(
@@ -109,6 +145,9 @@ def bench(
             "(`perflab locust-worker --master-host THIS_HOST`; the master listens on 5557).",
         ),
     ] = 0,
+    cpus: CpusOption = None,
+    server_cpus: ServerCpusOption = None,
+    load_cpus: LoadCpusOption = None,
 ) -> None:
     """Reproduce the studies on this machine: each cell on a fresh server, results as JSON."""
     # Imported here, not at the top: every `perflab` command (serve included) loads this
@@ -122,6 +161,7 @@ def bench(
         typer.echo(_listing(studies or builtin_names(), profile))
         return
     names = studies or builtin_names()
+    placement = placement_of(cpus, server_cpus, load_cpus)
     try:
         loaded = [load_study(name, profile) for name in names]
         if cell:
@@ -147,6 +187,7 @@ def bench(
         find_knee=find_knee,
         show_progress=progress,
         max_warmup_s=max_warmup_s or None,
+        placement=placement,
     )
     if against is not None or baseline is not None or against_command is not None:
         from perflab.cli.duet import run_duet

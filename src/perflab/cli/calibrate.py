@@ -9,6 +9,7 @@ Usage::
     perflab calibrate faceblur notes payload --repeat 10       # measure, then store
     perflab calibrate --from perflab-results/aa-run            # from a run with repeats
     perflab calibrate notes --repeat 10 --into ci-calibration.json
+    perflab calibrate notes --repeat 10 --server-cpus 1 --load-cpus 0   # a placed bench's noise
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from perflab.cli.bench import CpusOption, LoadCpusOption, ServerCpusOption, placement_of
 from perflab.results.errors import LabError, StudyError
 
 if TYPE_CHECKING:
+    from perflab.bench.placement import Placement
     from perflab.results.calibration import Calibration
     from perflab.results.model import RunResults
 
@@ -54,6 +57,9 @@ def calibrate(
         float, typer.Option(min=0.0, help="As `perflab bench --max-warmup-s`.")
     ] = 30.0,
     progress: Annotated[bool, typer.Option(help="Live progress display on a terminal.")] = True,
+    cpus: CpusOption = None,
+    server_cpus: ServerCpusOption = None,
+    load_cpus: LoadCpusOption = None,
 ) -> None:
     """Measure this machine's run-to-run spread per cell and metric (A/A repeats) and store it
     for `perflab compare`, which uses it when a side has too few repeats of its own."""
@@ -72,7 +78,8 @@ def calibrate(
         else:
             if not studies:
                 raise typer.BadParameter("name the studies to calibrate, or give --from RUN")
-            run = _measure(studies, repeat, profile, cell, out, max_warmup_s, progress)
+            placement = placement_of(cpus, server_cpus, load_cpus)
+            run = _measure(studies, repeat, profile, cell, out, max_warmup_s, progress, placement)
         measured = calibration_from_run(run)
         if not measured.cells:
             typer.echo("perflab calibrate: no cell of that run has 2 or more repeats", err=True)
@@ -95,6 +102,7 @@ def _measure(
     out: Path | None,
     max_warmup_s: float,
     progress: bool,
+    placement: Placement,
 ) -> RunResults:
     from perflab.bench.runner import BenchOptions, run_bench
     from perflab.bench.study import load_study
@@ -120,6 +128,7 @@ def _measure(
         command=command.strip(),
         show_progress=progress,
         max_warmup_s=max_warmup_s or None,
+        placement=placement,
     )
     try:
         run = run_bench(loaded, options)

@@ -278,6 +278,9 @@ def machine_line(machine: dict[str, Any]) -> str:
     memory_bytes = finite(machine.get("memory_bytes"))
     if memory_bytes:
         parts.append(f"{memory_bytes / 2**30:.0f} GiB memory")
+    placement = machine.get("placement") or {}
+    if placement:
+        parts.append(", ".join(f"{side} on CPU {cpus}" for side, cpus in placement.items()))
     if machine.get("python"):
         parts.append(f"Python {machine['python']}")
     if machine.get("git_revision"):

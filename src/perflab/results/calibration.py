@@ -184,7 +184,13 @@ def machine_slug(machine: dict[str, Any]) -> str:
     cpu = re.sub(r"[^a-z0-9]+", "-", str(machine.get("cpu") or "unknown-cpu").lower()).strip("-")
     slug = f"{cpu[:60]}-{machine.get('cores', '?')}c"
     usable = machine.get("usable_cores")
-    return slug if usable in (None, machine.get("cores")) else f"{slug}-{usable}u"
+    if usable not in (None, machine.get("cores")):
+        slug = f"{slug}-{usable}u"
+    placement = machine.get("placement") or {}
+    for side in ("server", "load"):  # e.g. -server1-load0: a placed bench's own noise
+        if side in placement:
+            slug += f"-{side}{re.sub(r'[^0-9]+', '_', str(placement[side]))}"
+    return slug
 
 
 def default_calibration_path(machine: dict[str, Any], root: Path = DEFAULT_ROOT) -> Path:

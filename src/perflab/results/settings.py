@@ -16,8 +16,9 @@ import re
 from typing import Any
 
 # What makes two machines different for performance; hostname, kernel and load are reported
-# but allowed to differ (a rebuilt VM of the same type is the same machine).
-MACHINE_KEYS = ("cpu", "cores", "usable_cores")
+# but allowed to differ (a rebuilt VM of the same type is the same machine). A bench placed on
+# CPUs (`--server-cpus`, `--load-cpus`) is another machine than one that was not.
+MACHINE_KEYS = ("cpu", "cores", "usable_cores", "placement")
 # Each cell gets a fresh SQLite file in a temporary folder: its path says nothing about the cell.
 _SQLITE_FILE = re.compile(r"^(sqlite[a-z0-9+]*:///).+$")
 

@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from perflab.bench.placement import on_server_cpus
 from perflab.results.errors import StartError
 
 READY_TIMEOUT_S = 30.0
@@ -125,7 +126,10 @@ class PrivateRedis:
             *("--appendonly", "no", "--daemonize", "no", "--logfile", str(self.log)),
         ]
         self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            preexec_fn=on_server_cpus(),  # the service's part: on its CPUs when placed
         )
         _wait_port(self.port, self.process, "private redis-server", self.log)
 
@@ -158,7 +162,9 @@ class PrivatePostgres:
 
     def _run(self, *args: str) -> None:
         command = [*self.run_as, *args]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        # pg_ctl's server inherits the CPUs: the service's part, on its CPUs when placed.
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False,
+                              preexec_fn=on_server_cpus())  # fmt: skip
         if done.returncode != 0:
             raise StartError(f"{' '.join(args[:2])} failed ({done.returncode}): {done.stderr}")
 
