@@ -147,12 +147,6 @@ class Settings(BaseSettings):
     # Redis, downstream pool, offload pipes); at least 1/20 of the open-files limit. Past the
     # rest, each new connection first closes the one waiting longest for its request head.
     fd_reserve: PositiveInt = 256
-    # A head still incomplete this long after it began is slow (an honest one arrives in a
-    # packet or two, in milliseconds). Each slow head costs the worker a wake-up for every
-    # piece it trickles in; past slow_heads_max of them, each new connection first closes
-    # the oldest slow one (docs/hardening.md, "Measured").
-    slow_head_s: Annotated[float, Field(gt=0)] = 2.0
-    slow_heads_max: PositiveInt = 1000
     # Cap on the server's open-files limit (unset: the hard limit, as `perflab serve` raises
     # it). For sharing a box, and for tests that exhaust descriptors on purpose.
     open_files_limit: PositiveInt | None = None

@@ -13,10 +13,6 @@ clients the process runs out of descriptors and honest clients are refused. This
 - shedding: when this worker's connections come within `reserve` of its open-files limit, each
   new connection first closes the connection that has waited longest for its head, so a slow
   attacker can never take the descriptors honest clients need;
-- a cap on slow heads (`slow_heads_max` heads still incomplete `slow_head_s` after they
-  began): past it, each new connection first closes the oldest slow head. Every slow head costs
-  a wake-up for each piece it trickles in; 19,000 of them a byte a second each held the loop
-  for tens of milliseconds every second, on every honest request's way;
 - a send timeout: while the answer a client has not read yet is over the transport's
   high-water mark, the client must take `MIN_SEND_PROGRESS_BYTES` of it every
   `send_timeout_s`, or the connection is aborted (its buffered answer freed at once);
@@ -59,25 +55,16 @@ class ConnectionLimits:
     header_timeout_s: float
     send_timeout_s: float
     max_connections: int | None  # None: no open-files limit to stay under
-    slow_head_s: float = 2.0
-    slow_heads_max: int = 1000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ConnectionLimits:
         limit = open_files_limit()
-        max_connections = None
-        if limit is not None:
-            # Room for what else the worker opens: the database pool, Redis, the downstream
-            # pool, pipes to offload workers, metric files, logs.
-            reserve = max(settings.fd_reserve, limit // 20)
-            max_connections = max(1, limit - reserve)
-        return cls(
-            settings.header_timeout_s,
-            settings.send_timeout_s,
-            max_connections,
-            settings.slow_head_s,
-            settings.slow_heads_max,
-        )
+        if limit is None:
+            return cls(settings.header_timeout_s, settings.send_timeout_s, None)
+        # Room for what else the worker opens: the database pool, Redis, the downstream pool,
+        # pipes to offload workers, metric files, logs.
+        reserve = max(settings.fd_reserve, limit // 20)
+        return cls(settings.header_timeout_s, settings.send_timeout_s, max(1, limit - reserve))
 
 
 @functools.cache
@@ -97,7 +84,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.limits = _limits()
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_bytes = 0
-        self._head_since = 0.0  # loop time the head being waited for began
         self._send_timer: asyncio.TimerHandle | None = None
         self._unsent_at_check = 0
 
@@ -149,7 +135,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _await_head(self) -> None:
         self._head_bytes = 0
-        self._head_since = self.loop.time()
         self._head_timer = self.loop.call_later(self.limits.header_timeout_s, self._head_late)
         _waiting_for_head[self] = None
 
@@ -170,27 +155,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def _shed_for_room(self) -> None:
-        """Close the connections waiting longest for their heads until this one fits, then
-        the oldest slow heads past their cap."""
+        """Close the connections waiting longest for their heads until this one fits."""
         limit = self.limits.max_connections
-        if limit is not None:
-            # Aborted connections leave `self.connections` only when the loop reports them
-            # lost, so count what is shed rather than re-reading the set.
-            excess = len(self.connections) - limit
-            while excess > 0 and _waiting_for_head:
-                next(iter(_waiting_for_head))._abort_waiting()
-                excess -= 1
-        slow_since = self.loop.time() - self.limits.slow_head_s
-        while len(_waiting_for_head) > self.limits.slow_heads_max:
+        if limit is None:
+            return
+        # Aborted connections leave `self.connections` only when the loop reports them lost,
+        # so count what is shed rather than re-reading the set.
+        excess = len(self.connections) - limit
+        while excess > 0 and _waiting_for_head:
             oldest = next(iter(_waiting_for_head))
-            if oldest._head_since > slow_since:
-                break  # the oldest head is not slow yet, nor is any younger one
-            oldest._abort_waiting()
-
-    def _abort_waiting(self) -> None:
-        self._head_done()
-        # abort: the descriptor is needed now, not once a 408 has been flushed.
-        self.transport.abort()
+            oldest._head_done()
+            # abort: the descriptor is needed now, not once a 408 has been flushed.
+            oldest.transport.abort()
+            excess -= 1
 
     def _check_send_progress(self) -> None:
         self._send_timer = None
