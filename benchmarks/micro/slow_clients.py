@@ -9,16 +9,25 @@ connections open (reconnecting whenever the server closes one, as a real attacke
 
 Goal: p99 <= 50 ms and 0 failures under attack, for `/healthz` and `/diag/cpu?work_ms=1`.
 
+On a 2-core box the attacker's own work (a connect, a write per slow head each second) takes
+CPU the server and the measuring client need; a real attacker runs elsewhere. `--attacker-cpus`
+`--server-cpus` and `--client-cpus` place the three processes (taskset-style lists) to tell
+the server's cost from the attacker's.
+
 Usage:
     .venv/bin/python benchmarks/micro/slow_clients.py            # 20,000 attackers, 30 s
     .venv/bin/python benchmarks/micro/slow_clients.py --smoke    # a few seconds
+    .venv/bin/python benchmarks/micro/slow_clients.py --attacker-cpus 0 --server-cpus 1 \
+        --client-cpus 1                                          # the attacker on its own core
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
+import os
 import tempfile
 import time
 from collections.abc import Sequence
@@ -31,6 +40,7 @@ import aiohttp
 import psutil
 
 from perflab.bench.launcher import perflab_serve
+from perflab.bench.placement import Placement, parse_cpus, placed
 from perflab.limits import raise_open_files_limit
 
 PATHS = ("/healthz", "/diag/cpu?work_ms=1")
@@ -127,8 +137,11 @@ class _Attack:
                 head.transport.abort()
 
 
-def attacker(host: str, port: int, count: int, ready: Event, stop: Event) -> None:
+def attacker(
+    host: str, port: int, count: int, ready: Event, stop: Event, cpus: frozenset[int] | None
+) -> None:
     """Process entry: hold `count` slow-head connections until `stop` is set."""
+    _run_on(cpus)
     raise_open_files_limit()
     asyncio.run(_Attack(host, port, count).run(ready, stop))
 
@@ -167,16 +180,22 @@ async def _measure(base_url: str, duration_s: float) -> dict[str, Samples]:
     return results
 
 
-def measurer(base_url: str, duration_s: float, out: Any) -> None:
+def _run_on(cpus: frozenset[int] | None) -> None:
+    if cpus is not None:
+        os.sched_setaffinity(0, cpus)
+
+
+def measurer(base_url: str, duration_s: float, out: Any, cpus: frozenset[int] | None) -> None:
     """Process entry: measure the small requests for `duration_s`; results into `out`."""
+    _run_on(cpus)
     results = asyncio.run(_measure(base_url, duration_s))
     out.put({path: (s.latencies_ms, s.failures) for path, s in results.items()})
 
 
-def measure(base_url: str, duration_s: float) -> dict[str, Samples]:
+def measure(base_url: str, duration_s: float, cpus: frozenset[int] | None) -> dict[str, Samples]:
     context = multiprocessing.get_context("spawn")
     out = context.SimpleQueue()
-    process = context.Process(target=measurer, args=(base_url, duration_s, out))
+    process = context.Process(target=measurer, args=(base_url, duration_s, out, cpus))
     process.start()
     raw: dict[str, tuple[list[float], int]] = out.get()
     process.join()
@@ -184,12 +203,12 @@ def measure(base_url: str, duration_s: float) -> dict[str, Samples]:
 
 
 def measure_with_cpu(
-    server: psutil.Process, base_url: str, duration_s: float
+    server: psutil.Process, base_url: str, duration_s: float, cpus: frozenset[int] | None
 ) -> tuple[dict[str, Samples], float]:
     """`measure`, and the server's CPU over it (% of one core)."""
     before = server.cpu_times()
     started = time.perf_counter()
-    samples = measure(base_url, duration_s)
+    samples = measure(base_url, duration_s, cpus)
     after = server.cpu_times()
     busy_s = (after.user + after.system) - (before.user + before.system)
     return samples, 100 * busy_s / (time.perf_counter() - started)
@@ -223,24 +242,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--server-fds", type=int, default=20_000)
     parser.add_argument("--duration-s", type=float, default=30.0)
     parser.add_argument("--smoke", action="store_true", help="200 attackers, 2 s: a few seconds")
+    for who in ("attacker", "server", "client"):
+        parser.add_argument(f"--{who}-cpus", help=f"run the {who} on these CPUs (e.g. 0, 0-1)")
     args = parser.parse_args(argv)
     if args.smoke:
         args.attackers, args.server_fds, args.duration_s = 200, 1024, 2.0
+    placement = Placement.parse(args.server_cpus)
+    attacker_cpus, client_cpus = (
+        parse_cpus(cpus) if cpus else None for cpus in (args.attacker_cpus, args.client_cpus)
+    )
     env = {"PERFLAB_OPEN_FILES_LIMIT": str(args.server_fds)}
     context = multiprocessing.get_context("spawn")
-    with tempfile.TemporaryDirectory() as tmp, perflab_serve(env=env, log_dir=Path(tmp)) as server:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        stack.enter_context(placed(placement))
+        server = stack.enter_context(perflab_serve(env=env, log_dir=Path(tmp)))
         assert server.base_url is not None
         host, port = server.base_url.removeprefix("http://").split(":")
         print(f"server: {server.base_url}, open files {args.server_fds}, one uvicorn worker")
+        where = {"attacker": args.attacker_cpus, "client": args.client_cpus,
+                 **placement.describe()}  # fmt: skip
+        print("placed: " + (", ".join(f"{who} on CPU {cpus}" for who, cpus in where.items()
+                                     if cpus is not None) or "nowhere in particular"))  # fmt: skip
         server_process = psutil.Process(server.pid)
-        quiet, quiet_cpu = measure_with_cpu(server_process, server.base_url, args.duration_s)
+        quiet, quiet_cpu = measure_with_cpu(
+            server_process, server.base_url, args.duration_s, client_cpus
+        )
         ready, stop = context.Event(), context.Event()
         attack = context.Process(
-            target=attacker, args=(host, int(port), args.attackers, ready, stop)
+            target=attacker, args=(host, int(port), args.attackers, ready, stop, attacker_cpus)
         )
         attack.start()
         ready.wait(timeout=120)
-        attacked, attack_cpu = measure_with_cpu(server_process, server.base_url, args.duration_s)
+        attacked, attack_cpu = measure_with_cpu(
+            server_process, server.base_url, args.duration_s, client_cpus
+        )
         stop.set()
         attack.join(timeout=60)
         exhausted = "Too many open files" in server.log()
