@@ -104,11 +104,11 @@ def format_cpus(cpus: frozenset[int]) -> str:
 def placed(placement: Placement) -> Iterator[None]:
     """Run the block with `placement` in force (module docstring); both are undone at the end."""
     global _server_cpus
-    threads_before = _thread_affinities() if placement.load is not None else {}
     server_before, _server_cpus = _server_cpus, placement.server
+    threads_before: dict[int, set[int]] = {}
     try:
         if placement.load is not None:
-            _pin_this_process(placement.load)
+            threads_before = _pin_this_process(placement.load)
         yield
     finally:
         _server_cpus = server_before
@@ -134,20 +134,16 @@ def on_server_cpus(then: Callable[[], object] | None = None) -> Callable[[], obj
     return in_child
 
 
-def _thread_affinities() -> dict[int, set[int]]:
-    affinities = {}
+def _pin_this_process(cpus: frozenset[int]) -> dict[int, set[int]]:
+    """Move every thread of this process to `cpus`; returns each one's CPUs before.
+    sched_setaffinity acts on one thread: the threads and processes they start later inherit
+    it."""
+    before = {}
     for thread_id in _thread_ids():
-        with contextlib.suppress(OSError):
-            affinities[thread_id] = os.sched_getaffinity(thread_id)
-    return affinities
-
-
-def _pin_this_process(cpus: frozenset[int]) -> None:
-    # sched_setaffinity acts on one thread: every thread this process runs now, and the threads
-    # and processes they start later inherit it.
-    for thread_id in _thread_ids():
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            before[thread_id] = os.sched_getaffinity(thread_id)
             os.sched_setaffinity(thread_id, cpus)
+    return before
 
 
 def _thread_ids() -> list[int]:

@@ -210,11 +210,13 @@ def _run_study(
                          display=display, label=label)  # fmt: skip
                 _update_study_status(results)
                 write_run(run, version.out_dir / RESULTS_NAME)
-    for _, _, results in sides:
+    for _, run, results in sides:
         _update_study_status(results)
         if not options.find_knee:
+            # The service's cores: its placement's, else the machine's as recorded before the
+            # bench placed itself (with --load-cpus alone this process sees only those).
             server_cpus = options.placement.server
-            cores = len(server_cpus) if server_cpus is not None else None
+            cores = len(server_cpus) if server_cpus is not None else run.machine.get("usable_cores")
             results.goals = evaluate_goals(study.goals, results, options.profile, cores)
 
 
