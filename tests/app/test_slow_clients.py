@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
+from perflab.app.slow_clients import PATIENCE_S
 from tests.support.servers import RunningServer, perflab_server
 
 SLOW_HEAD = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "  # never finished
@@ -192,3 +193,42 @@ def test_slow_heads_that_exhaust_descriptors_are_shed(tmp_path: Path) -> None:
                 shed += sock.recv(1) == b""
         assert shed == 100
         assert "Too many open files" not in server.log()
+
+
+@pytest.fixture(scope="module")
+def patient_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A head timeout well past PATIENCE_S, so a slow head is paused before it is due."""
+    env = {"PERFLAB_HEADER_TIMEOUT_S": str(PATIENCE_S + 3), "PERFLAB_OFFLOAD": "thread"}
+    with perflab_server(tmp_path_factory.mktemp("patient"), env=env) as running:
+        yield running
+
+
+def _slow_start(server: RunningServer) -> socket.socket:
+    """A connection whose head is still unfinished past PATIENCE_S, its last bytes sent after
+    that: the server has paused reading it."""
+    sock = socket.create_connection(address(server), timeout=WAIT_S)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+    time.sleep(PATIENCE_S + 0.5)
+    sock.sendall(b"Host: x\r\nConnection: close\r\n")  # read, no end of head yet: paused
+    return sock
+
+
+def test_a_slow_head_finished_while_paused_is_served_at_its_timeout(
+    patient_server: RunningServer,
+) -> None:
+    """Its end sits unread until the head timeout, then the last call reads it: served."""
+    with _slow_start(patient_server) as sock:
+        time.sleep(0.2)  # the server reads and pauses before the end arrives
+        sock.sendall(b"\r\n")
+        sock.settimeout(1.0)  # the head is complete, yet nothing is read before the timeout
+        with pytest.raises(TimeoutError):
+            sock.recv(1)
+        received, _ = read_until_closed(sock)
+    assert received.startswith(b"HTTP/1.1 200 "), received
+
+
+def test_a_slow_head_unfinished_at_its_last_call_gets_408(patient_server: RunningServer) -> None:
+    with _slow_start(patient_server) as sock:
+        received, end = read_until_closed(sock)
+    assert received.startswith(b"HTTP/1.1 408 "), received
+    assert end == "eof"

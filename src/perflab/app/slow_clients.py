@@ -9,6 +9,12 @@ clients the process runs out of descriptors and honest clients are refused. This
 - a head timeout: a connection whose request head (request line and headers) is not complete
   `header_timeout_s` after it opened, or after its next request's first byte, gets a 408 and
   is closed; a connection that sends nothing at all is closed the same way;
+- slow heads are read no more: a head still incomplete `PATIENCE_S` after its first byte
+  has its reading paused until its timeout, then is read once more for a moment (its last
+  call, `head_clock.LAST_CALL_S`) and served if complete, else answered 408. An honest head
+  comes in one piece, or in a few within a round trip; an attacker trickling a byte a second
+  into 20,000 connections made 20,000 reads a second, in bursts that held the loop for tens
+  of milliseconds (docs/hardening.md);
 - a head size limit (`MAX_HEAD_BYTES`): a longer head gets a 431 and is closed;
 - shedding: when this worker's connections come within `reserve` of its open-files limit, each
   new connection first closes the connection that has waited longest for its head, so a slow
@@ -28,12 +34,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from perflab.app.head_clock import HeadClock, head_clock
 from perflab.config import Settings
 from perflab.limits import open_files_limit
 
@@ -42,6 +48,10 @@ MAX_HEAD_BYTES = 64 * 1024
 # A reader slower than this (16 KiB per send_timeout_s: 0.5 KiB/s at the default 30 s) is
 # treated as gone: its buffered answer is freed rather than held for as long as it likes.
 MIN_SEND_PROGRESS_BYTES = 16 * 1024
+
+# A head still incomplete this long after its first byte is read no more until its timeout,
+# then once more for a moment (its last call): see "slow heads" in the module docstring.
+PATIENCE_S = 1.0
 
 _408 = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
 _431 = (
@@ -72,17 +82,19 @@ def _limits() -> ConnectionLimits:
     return ConnectionLimits.from_settings(Settings())
 
 
-# Connections of this worker still waiting for a request head, oldest first.
-_waiting_for_head: OrderedDict[GuardedHttpToolsProtocol, None] = OrderedDict()
-
-
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with head and send timeouts and descriptor shedding."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.limits = _limits()
-        self._head_timer: asyncio.TimerHandle | None = None
+        self._heads: HeadClock[GuardedHttpToolsProtocol] = head_clock(
+            self.loop, self.limits.header_timeout_s
+        )
+        self._awaiting_head = False
+        self._head_started = 0.0
+        self._head_paused = False
+        self._head_last_call = False
         self._head_bytes = 0
         self._send_timer: asyncio.TimerHandle | None = None
         self._unsent_at_check = 0
@@ -98,16 +110,21 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._head_timer is not None:
+        if self._awaiting_head:
             self._head_bytes += len(data)
         super().data_received(data)
+        if not self._awaiting_head:  # an honest head comes whole: nothing more to do
+            return
         # Still in the head after this chunk (a head that completed in it cleared the count).
-        if self._head_timer is not None and self._head_bytes > MAX_HEAD_BYTES:
+        if self._head_bytes > MAX_HEAD_BYTES:
             self._refuse(_431)
+        elif not self._head_last_call and self.loop.time() - self._head_started > PATIENCE_S:
+            self._head_paused = True
+            self.transport.pause_reading()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._head_timer is None:  # the next request on a kept-alive connection
+        if not self._awaiting_head:  # the next request on a kept-alive connection
             self._await_head()
 
     def on_headers_complete(self) -> None:
@@ -133,20 +150,34 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         super().timeout_keep_alive_handler()
 
+    def head_late(self) -> None:
+        """The head timeout passed (called by the loop's head clock)."""
+        if self._head_paused and not self.transport.is_closing():
+            # What it sent while paused may have finished the head: one more look first.
+            self._resume_head()
+            self._head_last_call = True
+            self._heads.last_call(self)
+            return
+        self._refuse(_408)
+
     def _await_head(self) -> None:
         self._head_bytes = 0
-        self._head_timer = self.loop.call_later(self.limits.header_timeout_s, self._head_late)
-        _waiting_for_head[self] = None
+        self._awaiting_head = True
+        self._head_last_call = False
+        self._head_started = self.loop.time()
+        self._heads.add(self, self._head_started)
 
     def _head_done(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-        _waiting_for_head.pop(self, None)
+        if self._awaiting_head:
+            self._awaiting_head = False
+            self._heads.remove(self)
+            self._resume_head()
 
-    def _head_late(self) -> None:
-        self._head_timer = None
-        self._refuse(_408)
+    def _resume_head(self) -> None:
+        if self._head_paused:
+            self._head_paused = False
+            if not self.transport.is_closing():
+                self.transport.resume_reading()
 
     def _refuse(self, answer: bytes) -> None:
         self._head_done()
@@ -162,8 +193,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # Aborted connections leave `self.connections` only when the loop reports them lost,
         # so count what is shed rather than re-reading the set.
         excess = len(self.connections) - limit
-        while excess > 0 and _waiting_for_head:
-            oldest = next(iter(_waiting_for_head))
+        waiting = self._heads.waiting
+        while excess > 0 and waiting:
+            oldest = next(iter(waiting))
             oldest._head_done()
             # abort: the descriptor is needed now, not once a 408 has been flushed.
             oldest.transport.abort()
