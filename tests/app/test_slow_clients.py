@@ -232,3 +232,17 @@ def test_a_slow_head_unfinished_at_its_last_call_gets_408(patient_server: Runnin
         received, end = read_until_closed(sock)
     assert received.startswith(b"HTTP/1.1 408 "), received
     assert end == "eof"
+
+
+def test_patience_counts_from_the_heads_first_byte(patient_server: RunningServer) -> None:
+    """A connection idle past PATIENCE_S (a browser's preconnect), then a head in two pieces
+    0.1 s apart, is answered at once: only a head that itself takes long is paused."""
+    with socket.create_connection(address(patient_server), timeout=WAIT_S) as sock:
+        time.sleep(PATIENCE_S + 0.5)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+        time.sleep(0.1)
+        sock.sendall(b"Host: x\r\nConnection: close\r\n\r\n")
+        # Paused, it would be answered only at its head timeout, 3 s after this point.
+        received, end = read_until_closed(sock, timeout_s=1.5)
+    assert received.startswith(b"HTTP/1.1 200 "), received
+    assert end == "eof"

@@ -10,11 +10,11 @@ clients the process runs out of descriptors and honest clients are refused. This
   `header_timeout_s` after it opened, or after its next request's first byte, gets a 408 and
   is closed; a connection that sends nothing at all is closed the same way;
 - slow heads are read no more: a head still incomplete `PATIENCE_S` after its first byte
-  has its reading paused until its timeout, then is read once more for a moment (its last
-  call, `head_clock.LAST_CALL_S`) and served if complete, else answered 408. An honest head
-  comes in one piece, or in a few within a round trip; an attacker trickling a byte a second
-  into 20,000 connections made 20,000 reads a second, in bursts that held the loop for tens
-  of milliseconds (docs/hardening.md);
+  (not after the connection opened) has its reading paused until its timeout, then is read
+  once more for a moment (its last call, `head_clock.LAST_CALL_S`) and served if complete,
+  else answered 408. An honest head comes in one piece, or in a few within a round trip; an
+  attacker trickling a byte a second into 20,000 connections made 20,000 reads a second, in
+  bursts that held the loop for tens of milliseconds (docs/hardening.md);
 - a head size limit (`MAX_HEAD_BYTES`): a longer head gets a 431 and is closed;
 - shedding: when this worker's connections come within `reserve` of its open-files limit, each
   new connection first closes the connection that has waited longest for its head, so a slow
@@ -92,7 +92,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.loop, self.limits.header_timeout_s
         )
         self._awaiting_head = False
-        self._head_started = 0.0
+        self._head_first_at: float | None = None  # when its head's first byte came
         self._head_paused = False
         self._head_last_call = False
         self._head_bytes = 0
@@ -116,9 +116,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not self._awaiting_head:  # an honest head comes whole: nothing more to do
             return
         # Still in the head after this chunk (a head that completed in it cleared the count).
+        now = self.loop.time()
+        if self._head_first_at is None:
+            # Patience counts from the head's first byte, not from the connection's opening:
+            # a browser's idle preconnect, then a head in two segments, is not slow.
+            self._head_first_at = now
         if self._head_bytes > MAX_HEAD_BYTES:
             self._refuse(_431)
-        elif not self._head_last_call and self.loop.time() - self._head_started > PATIENCE_S:
+        elif (
+            not self._head_last_call
+            and now - self._head_first_at > PATIENCE_S
+            and not self.transport.is_closing()  # e.g. uvicorn answered a malformed head 400
+        ):
             self._head_paused = True
             self.transport.pause_reading()
 
@@ -164,8 +173,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._awaiting_head = True
         self._head_last_call = False
-        self._head_started = self.loop.time()
-        self._heads.add(self, self._head_started)
+        self._head_first_at = None
+        self._heads.add(self, self.loop.time())
 
     def _head_done(self) -> None:
         if self._awaiting_head:
