@@ -53,27 +53,27 @@ class HeadClock(Generic[W]):
         self._armed = False
 
     def add(self, watcher: W, now: float) -> None:
-        self.waiting[watcher] = now + self.timeout_s
-        self._arm_if_idle()
+        deadline = self.waiting[watcher] = now + self.timeout_s
+        self._arm_if_idle(deadline)
 
     def last_call(self, watcher: W) -> None:
         """Due once more after `LAST_CALL_S` (its head timeout has passed)."""
-        self._last_call[watcher] = self.loop.time() + LAST_CALL_S
-        self._arm_if_idle()
+        deadline = self._last_call[watcher] = self.loop.time() + LAST_CALL_S
+        self._arm_if_idle(deadline)
 
     def remove(self, watcher: W) -> None:
         # The armed sweep stays: finding nothing due, it re-arms for what is left.
         self.waiting.pop(watcher, None)
         self._last_call.pop(watcher, None)
 
-    def _arm_if_idle(self) -> None:
+    def _arm_if_idle(self, deadline: float) -> None:
+        # Idle means a sweep found both queues empty: what was just added is the only head.
         if not self._armed:
-            self._arm(self._next_deadline())
+            self._arm(deadline)
 
-    def _arm(self, when: float | None) -> None:
-        self._armed = when is not None
-        if when is not None:
-            self.loop.call_at(when, self._sweep)
+    def _arm(self, when: float) -> None:
+        self._armed = True
+        self.loop.call_at(when, self._sweep)
 
     def _next_deadline(self) -> float | None:
         fronts = [next(iter(queue.values())) for queue in (self.waiting, self._last_call) if queue]
@@ -87,7 +87,10 @@ class HeadClock(Generic[W]):
                 due = _pop_due(self._last_call, now)
             if due is None:
                 deadline = self._next_deadline()
-                self._arm(None if deadline is None else max(deadline, now + SWEEP_S))
+                if deadline is None:
+                    self._armed = False
+                else:
+                    self._arm(max(deadline, now + SWEEP_S))
                 return
             due.head_late()
         # More may be due: the rest after the loop has served what else is ready.
