@@ -143,6 +143,20 @@ def test_a_cell_that_did_not_run_leaves_its_goal_not_measured() -> None:
     assert goal.detail == "async-inline: skipped (no Redis)"
 
 
+@pytest.mark.parametrize("missing", [0, 3])
+def test_a_cell_left_out_of_the_run_is_the_one_named(missing: int) -> None:
+    """`perflab bench --cell` may run one side of a goal only: the detail names the absent
+    cell, whichever side it is."""
+    document = copy.deepcopy(sample_document())
+    cells = first_ran_study(document)["cells"]
+    name = cells[missing]["name"]
+    del cells[missing]
+    tables = [_goal(baseline="async-inline", metric="throughput", at_least=1.0)]
+    (goal,) = evaluate_goals(parse_goals(tables, CELLS), _study(document), "quick", cores=2)
+    assert goal.status == NOT_MEASURED
+    assert goal.detail == f"{name}: not in this run"
+
+
 @pytest.mark.parametrize(
     ("table", "message"),
     [

@@ -201,11 +201,11 @@ def usable_cores() -> int:
 
 def _evaluate(goal: Goal, study: StudyResults, cores: int) -> GoalResult:
     request = goal.request or study.main_request
-    value, detail = _cell_value(goal, study.cell(goal.cell), request)
+    value, detail = _cell_value(goal, goal.cell, study.cell(goal.cell), request)
     if goal.min_cores is not None and cores < goal.min_cores:
         value, detail = None, f"needs {goal.min_cores} cores; this machine has {cores}"
     if value is not None and goal.baseline is not None:
-        base, base_detail = _cell_value(goal, study.cell(goal.baseline), request)
+        base, base_detail = _cell_value(goal, goal.baseline, study.cell(goal.baseline), request)
         if base is None or base == 0:
             value, detail = None, base_detail if base is None else f"{goal.baseline}: 0"
         else:
@@ -234,10 +234,10 @@ def _evaluate(goal: Goal, study: StudyResults, cores: int) -> GoalResult:
 
 
 def _cell_value(
-    goal: Goal, cell: CellResults | None, request: str | None
+    goal: Goal, name: str, cell: CellResults | None, request: str | None
 ) -> tuple[float | None, str]:
-    """The metric of one cell, with the figure in words (or why there is none)."""
-    name = goal.baseline if cell is None and goal.baseline else goal.cell
+    """The metric of the cell called `name` (None: not in the run), with the figure in words
+    (or why there is none)."""
     if cell is None:
         return None, f"{name}: not in this run"
     if cell.status != "ran" or not cell.measured:
