@@ -142,6 +142,19 @@ def test_a_users_own_url_is_driven_without_starting_a_server(tmp_path: Path) -> 
     assert missing["reason"].startswith("not available: cpu (GET /no/such/endpoint) answered 404")
 
 
+def test_a_profile_repeat_is_the_default_and_repeat_overrides_it(tmp_path: Path) -> None:
+    with launcher.perflab_serve(["--offload", "inline"], log_dir=tmp_path / "own") as own:
+        study_file = tiny_study(tmp_path, top=f'base_url = "{own.base_url}"')
+        text = study_file.read_text().replace("duration_s = 2.5", "duration_s = 1.0")
+        study_file.write_text(text + "[profile.quick]\nrepeat = 2\n")
+        by_profile = run(tmp_path / "profile", study_file, max_warmup_s=None)
+        by_option = run(tmp_path / "option", study_file, max_warmup_s=None, repeat=1)
+    assert len(by_profile["studies"][0]["cells"][0]["runs"]) == 2
+    assert by_profile["repeat"] == 2
+    assert len(by_option["studies"][0]["cells"][0]["runs"]) == 1
+    assert by_option["repeat"] == 1
+
+
 def test_a_study_whose_endpoints_are_missing_is_not_available(tmp_path: Path) -> None:
     with launcher.perflab_serve([], log_dir=tmp_path / "own") as own:
         top = f'base_url = "{own.base_url}"'

@@ -137,6 +137,9 @@ def _write(tmp_path: Path, text: str) -> Path:
         (('model = "closed"', 'model = "closd"'), "model must be one of"),
         (("server = { workers = 1 }", "server = { wrokers = 1 }"), "unknown key(s) ['wrokers']"),
         (("[base]", '[base]\nenv = { DATABASE = "x" }'), "PERFLAB_* settings only"),
+        (('cells = ["only"]', 'cells = ["only"]\nrepeat = 0'), "repeat: a whole number >= 1"),
+        (('cells = ["only"]', 'cells = ["only"]\nrepeat = "3"'), "repeat: a whole number"),
+        (("[base]", "[base]\nrepeat = 2"), "unknown key(s) ['repeat']"),  # a profile's only
     ],
 )
 def test_a_broken_study_says_what_is_wrong(
@@ -151,6 +154,14 @@ def test_a_broken_study_says_what_is_wrong(
 def check_whole_study(path: Path) -> None:
     for cell in load_study(str(path), "quick").cells:
         cell_streams(cell, BASE_URL, materialise=False)
+
+
+def test_a_profile_sets_its_runs_per_cell() -> None:
+    """notes' full profile runs each cell 3 times (its ceiling goal compares two noisy
+    cells); a profile that says nothing runs each once."""
+    assert load_study("notes", "full").repeat == 3
+    assert load_study("notes", "quick").repeat == 1
+    assert load_study("faceblur", "full").repeat == 1
 
 
 def test_an_unknown_profile_or_study_or_cell_is_refused(tmp_path: Path) -> None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import math
 
+from perflab.report.markdown import report_markdown
 from perflab.report.spread import spread_notes
+from perflab.report.summary import summarize_study
+from perflab.report.tables import repeats_text
 from perflab.results.calibration import calibration_from_run
 from perflab.results.model import RunResults
 from tests.report.samples import SAMPLE, sample_document
@@ -37,3 +40,16 @@ def test_a_single_repeat_takes_the_calibration() -> None:
     lines = spread_notes(study, calibration)
     assert lines
     assert all("this machine's calibration" in line for line in lines)
+
+
+def test_the_repeats_per_cell_are_counted_not_copied() -> None:
+    """A study's profile may set its own repeats, so the command line's figure is not the
+    whole story: the report counts each cell's runs."""
+    run = RunResults.from_dict(sample_document(), SAMPLE)
+    counts = {len(c.repeats) for s in run.studies for c in s.cells if c.repeats}
+    assert counts == {2}, "the sample runs every cell twice"
+    assert repeats_text(run) == "2 repeats per cell"
+    cell = next(c for s in run.studies for c in s.cells if c.repeats)
+    del cell.repeats[1:]
+    assert repeats_text(run) == "1-2 repeats per cell"
+    assert "1-2 repeats per cell" in report_markdown(run, [summarize_study(s) for s in run.studies])

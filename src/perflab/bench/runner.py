@@ -67,7 +67,7 @@ class BenchOptions:
 
     out_dir: Path
     profile: str = "quick"
-    repeat: int = 1
+    repeat: int | None = None  # runs per cell; None: each study's profile says (default 1)
     cells: list[str] | None = None  # names; None: each study's profile choice
     command: str = "perflab bench"
     find_knee: bool = False
@@ -139,15 +139,17 @@ def run_versions(
     """Run `studies` for each version, interleaved cell by cell; one results.json per
     version (in its out_dir). Ctrl-C as `run_bench`. Usage: see module."""
     runs = []
+    repeats = {study.name: _repeats(study, options) for study in studies}
     for version in versions:
-        run = new_run(options.command, profile=options.profile, repeat=options.repeat)
+        run = new_run(
+            options.command, profile=options.profile, repeat=max(repeats.values(), default=1)
+        )
         run.machine.update(version.machine)
         if options.placement:
             run.machine["placement"] = options.placement.describe()
         runs.append(run)
     plans = [(study, study.selected_cells(options.cells)) for study in studies]
-    runs_per_cell = 1 if options.find_knee else options.repeat
-    total = sum(len(cells) for _, cells in plans) * runs_per_cell * len(versions)
+    total = sum(len(cells) * repeats[study.name] for study, cells in plans) * len(versions)
     try:
         with (
             placed(options.placement),
@@ -191,7 +193,7 @@ def _run_study(
         if problem:
             for by_name in by_side:
                 by_name[plan.name].status, by_name[plan.name].reason = "skipped", problem
-    for repeat in range(1 if options.find_knee else options.repeat):
+    for repeat in range(_repeats(study, options)):
         for plan in cells:
             # The versions' order alternates (AB, BA, ...): neither always runs second.
             order = list(range(len(sides)))
@@ -218,6 +220,13 @@ def _run_study(
             server_cpus = options.placement.server
             cores = len(server_cpus) if server_cpus is not None else run.machine.get("usable_cores")
             results.goals = evaluate_goals(study.goals, results, options.profile, cores)
+
+
+def _repeats(study: Study, options: BenchOptions) -> int:
+    """Runs per cell: one to find a knee, else --repeat, else what the study's profile says."""
+    if options.find_knee:
+        return 1
+    return options.repeat if options.repeat is not None else study.repeat
 
 
 def _update_study_status(study: StudyResults) -> None:

@@ -78,8 +78,13 @@ def bench(
         typer.Option(help="Results folder; default perflab-results/<run id>/."),
     ] = None,
     repeat: Annotated[
-        int, typer.Option(min=1, help="Runs per cell, interleaved (ABAB), each on a fresh server.")
-    ] = 1,
+        int | None,
+        typer.Option(
+            min=1,
+            help="Runs per cell, interleaved (ABAB), each on a fresh server; default: what "
+            "the study's profile says (`repeat`), else 1.",
+        ),
+    ] = None,
     cell: Annotated[
         list[str] | None,
         typer.Option(
@@ -251,6 +256,8 @@ def _listing(names: list[str], profile: str) -> str:
         seed = f"seed {study.seed}" if study.seed else str(study.path)
         lines.append(f"\n{study.name} ({seed}): {study.title}")
         lines.append(f"  {study.question}")
+        if study.repeat > 1:
+            lines.append(f"  runs each cell {study.repeat} times in --profile {profile}")
         for plan in study.cells:
             mark = "*" if plan.name in study.selected else " "
             needs = f" [needs {', '.join(plan.needs)}]" if plan.needs else ""

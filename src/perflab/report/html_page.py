@@ -33,6 +33,7 @@ from perflab.report.tables import (
     knee_points_rows,
     machine_line,
     reference_notes,
+    repeats_text,
     status_notes,
     study_table,
 )
@@ -54,7 +55,7 @@ def render_html(results: RunResults, studies: list[StudySummary]) -> str:
         f"<h1>perflab bench <span class='run'>{escape(results.run_id)}</span></h1>",
         f"<p class='meta'>Measured on {escape(machine_line(results.machine))}.<br>"
         f"Command: <code>{escape(results.command)}</code> · profile "
-        f"{escape(results.profile or '—')} · {results.repeat} repeat(s) per cell</p>",
+        f"{escape(results.profile or '—')} · {escape(repeats_text(results))}</p>",
         "<h2>Headline</h2>",
         _table(HEADLINE_HEADER, [headline_row(s) for s in studies], "headline"),
         "<p class='note'>Figures of: the requests the row counts, the study's main request "

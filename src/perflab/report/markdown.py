@@ -19,6 +19,7 @@ from perflab.report.tables import (
     knee_line,
     machine_line,
     reference_notes,
+    repeats_text,
     status_notes,
     study_table,
 )
@@ -37,7 +38,7 @@ def report_markdown(results: RunResults, studies: list[StudySummary]) -> str:
         *_seed_note(studies),
         f"Measured on {machine_line(results.machine)}.",
         f"Command: `{results.command}` (profile {results.profile or MISSING}, "
-        f"{results.repeat} repeat{'s' if results.repeat != 1 else ''} per cell).",
+        f"{repeats_text(results)}).",
         "",
     ]
     for study in studies:

@@ -22,6 +22,7 @@ from perflab.report.units import (
     format_rate,
     format_ratio,
 )
+from perflab.results.model import RunResults
 
 HEADLINE_HEADER = (
     "Study",
@@ -291,3 +292,12 @@ def machine_line(machine: dict[str, Any]) -> str:
     if before is not None and after is not None:
         parts.append(f"load average {before:.1f} before, {after:.1f} after")
     return ", ".join(parts)
+
+
+def repeats_text(results: RunResults) -> str:
+    """ "3 repeats per cell", or "1-3 repeats per cell" where studies ran different counts
+    (a study's profile may set its own). Usage: ``repeats_text(results)``"""
+    counts = sorted({len(c.repeats) for s in results.studies for c in s.cells if c.repeats})
+    low, high = (counts[0], counts[-1]) if counts else (results.repeat, results.repeat)
+    span = f"{low}" if low == high else f"{low}-{high}"
+    return f"{span} repeat{'s' if high != 1 else ''} per cell"

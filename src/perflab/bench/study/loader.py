@@ -115,7 +115,8 @@ def _resolve(document: dict[str, Any], path: Path, profile: str) -> Study:
     unknown = sorted(set(selected) - set(names))
     if unknown:
         raise StudyError(f"[profile.{profile}] cells: unknown cell(s) {unknown}; cells: {names}")
-    profile_base = {k: v for k, v in chosen.items() if k not in ("cells", "cell", "slo_p99_ms")}
+    profile_only = ("cells", "cell", "slo_p99_ms", "repeat")
+    profile_base = {k: v for k, v in chosen.items() if k not in profile_only}
     cells = [_cell(t, base, profile_base, per_cell, path.parent) for t in cell_tables]
     return Study(
         name=path.stem,
@@ -125,6 +126,7 @@ def _resolve(document: dict[str, Any], path: Path, profile: str) -> Study:
         seed=str(document["seed"]) if "seed" in document else None,
         question=document["question"],
         slo_p99_ms=float(chosen.get("slo_p99_ms", document.get("slo_p99_ms", 1000.0))),
+        repeat=_repeat(chosen.get("repeat", 1), profile),
         main_request=document.get("main_request"),
         base_url=document.get("base_url"),
         pid=int(document["pid"]) if "pid" in document else None,
@@ -133,6 +135,12 @@ def _resolve(document: dict[str, Any], path: Path, profile: str) -> Study:
         selected=[n for n in names if n in selected],
         goals=parse_goals(document.get("goal", []), names),
     )
+
+
+def _repeat(value: Any, profile: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise StudyError(f"[profile.{profile}] repeat: a whole number >= 1, got {value!r}")
+    return value
 
 
 def _check_cell_names(names: list[str]) -> None:

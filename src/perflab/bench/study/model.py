@@ -126,6 +126,7 @@ class Study:
     seed: str | None
     question: str
     slo_p99_ms: float
+    repeat: int  # runs per cell unless `perflab bench --repeat` says otherwise
     main_request: str | None
     base_url: str | None  # a user's own service; None: perflab servers are started
     pid: int | None
