@@ -160,7 +160,7 @@ def run_versions(
                 for run, study_result in zip(runs, results, strict=True):
                     run.studies.append(study_result)
                 _run_study(study, cells, list(zip(versions, runs, results, strict=True)),
-                           options, display)  # fmt: skip
+                           options, repeats[study.name], display)  # fmt: skip
     except KeyboardInterrupt:
         launcher.stop_all()
         for run in runs:
@@ -181,6 +181,7 @@ def _run_study(
     cells: list[CellPlan],
     sides: list[Side],
     options: BenchOptions,
+    repeats: int,
     display: BenchDisplay,
 ) -> None:
     by_side: list[dict[str, CellResults]] = []
@@ -193,7 +194,7 @@ def _run_study(
         if problem:
             for by_name in by_side:
                 by_name[plan.name].status, by_name[plan.name].reason = "skipped", problem
-    for repeat in range(_repeats(study, options)):
+    for repeat in range(repeats):
         for plan in cells:
             # The versions' order alternates (AB, BA, ...): neither always runs second.
             order = list(range(len(sides)))
