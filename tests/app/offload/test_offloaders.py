@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import threading
 
 import pytest
@@ -167,6 +168,24 @@ async def test_a_busy_pool_after_a_worker_death_is_not_taken_for_a_wedged_one(
             await died
         assert await asyncio.gather(*queued) == [0.3] * 12
         assert off.stats().worker_restarts == 1  # the dead worker only, not the pool
+    finally:
+        await off.close()
+
+
+@pytest.mark.parametrize("batch_max", [1, 4])
+async def test_a_worker_killed_while_the_pool_is_idle_costs_a_new_pool_not_500s(
+    batch_max: int,
+) -> None:
+    # CI: a fault cell SIGKILLed a pool worker between jobs; pebble, finding no job the dead
+    # worker held, marked the whole pool broken and refused every later job (3,046 500s).
+    off = ProcessOffloader(admission(slots=2), batch_max=batch_max)
+    await off.start()
+    try:
+        os.kill(await off.run(os.getpid), signal.SIGKILL)
+        await asyncio.sleep(1.0)  # pebble looks at its workers every 0.1 s
+        assert await asyncio.wait_for(off.run(kernels.add, 20, 22), timeout=20) == 42
+        assert await asyncio.wait_for(off.run(kernels.add, 1, 1), timeout=20) == 2
+        assert off.stats().worker_restarts == 1  # the pool pebble broke, replaced once
     finally:
         await off.close()
 

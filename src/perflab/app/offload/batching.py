@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,12 @@ def worker_failure(error: BaseException, job_timeout_s: float | None) -> WorkerF
             "the worker process running this job died; it has been replaced", retry_after_s=1.0
         )
         return WorkerFailure(lost, "a worker process died while running a job", False)
+    if isinstance(error, BrokenProcessPool):
+        broken = WorkerLost(
+            "a worker process died and the pool stopped; a new pool has been started",
+            retry_after_s=1.0,
+        )
+        return WorkerFailure(broken, "pebble stopped the pool after a worker died", False)
     if isinstance(error, FutureTimeout):
         late = JobTimedOut(f"the job ran longer than {job_timeout_s:g} s and was stopped")
         return WorkerFailure(late, "a job ran past the job timeout; its worker was stopped", True)
@@ -95,13 +102,15 @@ class Batcher:
         batch_wait_s: float,
         job_timeout_s: float | None,
         on_worker_lost: Callable[[str, bool], None],
+        live_pool: Callable[[], pebble.ProcessPool | None],
     ) -> None:
         self.slots = slots
         self.batch_max = batch_max
         self.batch_wait_s = batch_wait_s
         self.job_timeout_s = job_timeout_s
         self._on_worker_lost = on_worker_lost
-        self.pool: pebble.ProcessPool | None = None
+        # The pool to send to, asked each time: the offloader replaces one pebble broke.
+        self._live_pool = live_pool
         self._waiting: deque[PendingJob] = deque()
         self._in_flight = 0
         self._wake: asyncio.TimerHandle | None = None
@@ -121,7 +130,10 @@ class Batcher:
             raise
 
     def _dispatch(self) -> None:
-        while self.pool is not None and self._in_flight < self.slots and self._waiting:
+        while self._in_flight < self.slots and self._waiting:
+            pool = self._live_pool()
+            if pool is None:
+                return
             head = self._waiting[0]
             batch = [head] if head.name is None or head.alone else self._same_kernel(head)
             wait_left_s = self.batch_wait_s - (time.perf_counter() - head.queued_s)
@@ -130,7 +142,7 @@ class Batcher:
                 return
             for job in batch:
                 self._waiting.remove(job)
-            self._send(batch)
+            self._send(pool, batch)
 
     def _same_kernel(self, head: PendingJob) -> list[PendingJob]:
         batch = [job for job in self._waiting if job.name == head.name and not job.alone]
@@ -145,18 +157,17 @@ class Batcher:
 
             self._wake = asyncio.get_running_loop().call_later(delay_s, wake)
 
-    def _send(self, batch: list[PendingJob]) -> None:
-        assert self.pool is not None
+    def _send(self, pool: pebble.ProcessPool, batch: list[PendingJob]) -> None:
         self.batch_sizes = [*self.batch_sizes[-999:], len(batch)]
         if len(batch) == 1:
             job = batch[0]
-            call: Future[Any] = self.pool.schedule(
+            call: Future[Any] = pool.schedule(
                 timed_call, args=(job.kernel, *job.args), timeout=self.job_timeout_s
             )
         else:
             assert batch[0].name is not None
             jobs = [job.args for job in batch]
-            call = self.pool.schedule(
+            call = pool.schedule(
                 timed_batch, args=(batch[0].name, jobs), timeout=self.job_timeout_s
             )
         self._in_flight += 1

@@ -16,6 +16,13 @@ no-op's own wait, is the test: a busy healthy pool may hold the no-op behind sec
 work (CI saw it wait past 5 s and a healthy pool's 24 waiting jobs answer 503), while a wedged
 one finishes at most the jobs its live workers were already running.
 
+pebble also gives up on a pool when a worker dies while no job is running (its "All workers
+expired": it cannot tell whose job was lost, so it marks the whole pool broken, aborts every
+queued job and refuses new ones). An idle worker SIGKILLed, or OOM-killed between jobs, would
+otherwise turn every later request into a 500 (CI saw 3,046 in a row). Such a pool is
+replaced the moment it is seen broken: the jobs it aborted answer 503 + Retry-After
+(`worker_lost`) and the next job goes to the new pool.
+
 Workers are started with forkserver, not fork: forking a process that runs an event loop and
 threads copies their locks in whatever state they are in. Each worker runs the warm-ups once,
 with the service's settings, so it builds exactly what the configuration uses.
@@ -32,6 +39,7 @@ import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import pebble
@@ -104,12 +112,18 @@ class ProcessOffloader(OffloaderBase):
         # The loop-side waiters of the current pool's jobs: answered at once if it is replaced.
         self._waiting: set[asyncio.Future[Any]] = set()
         self._pool_check: asyncio.Task[None] | None = None
+        self._retiring: set[asyncio.Task[None]] = set()  # old pools being stopped
         # batch_max 1: every job goes straight to pebble's queue. More: our own FIFO hands a
         # free worker every waiting job of its kernel (batching.py).
         self.batcher: Batcher | None = None
         if batch_max > 1:
             self.batcher = Batcher(
-                self.slots, batch_max, batch_wait_ms / 1000, job_timeout_s, self._worker_replaced
+                self.slots,
+                batch_max,
+                batch_wait_ms / 1000,
+                job_timeout_s,
+                self._worker_replaced,
+                self._live_pool,
             )
 
     async def start(self) -> None:
@@ -128,23 +142,49 @@ class ProcessOffloader(OffloaderBase):
         )
         self._pool = pool
         self._waiting = set()
-        if self.batcher is not None:
-            self.batcher.pool = pool
         return pool
+
+    def _live_pool(self) -> _CountingPool | None:
+        """The pool to schedule on: the current one, or a new one if pebble has marked the
+        current one broken (module docstring); None once closed."""
+        pool = self._pool
+        if pool is not None and not pool.active:
+            self._replace_pool(pool, "pebble stopped the pool after a worker died while idle")
+        return self._pool
+
+    def _replace_pool(self, pool: _CountingPool, why: str) -> None:
+        """Start a new pool in place of `pool`: the jobs still waiting on the old one answer
+        503 at once, and the old one is stopped off the loop."""
+        if self._pool is not pool:
+            return
+        log.error("%s; replacing the pool, its waiting jobs answer 503", why)
+        self._restarts += 1
+        observe.OFFLOAD_WORKER_RESTARTS.inc()
+        stranded = self._waiting
+        self._new_pool()
+        for waiter in stranded:
+            if not waiter.done():
+                waiter.set_exception(
+                    WorkerLost("the worker pool stopped after a worker died", retry_after_s=1.0)
+                )
+        # Stopping a wedged pool may wait out pebble's lock timeout: not on the loop's time.
+        retiring = asyncio.get_running_loop().create_task(asyncio.to_thread(_stop, pool))
+        self._retiring.add(retiring)
+        retiring.add_done_callback(self._retiring.discard)
 
     async def close(self) -> None:
         if self._pool_check is not None:
             self._pool_check.cancel()
         if self._pool is not None:
             pool, self._pool = self._pool, None
-            if self.batcher is not None:
-                self.batcher.pool = None
             pool.stop()  # type: ignore[no-untyped-call]  # pebble's stop() is unannotated
             await asyncio.to_thread(pool.join)
+        if self._retiring:
+            await asyncio.wait(self._retiring)
 
     async def run(self, kernel: Callable[[*Ts], R], *args: *Ts, ticket: Ticket | None = None) -> R:
         with self._admit(ticket) as admitted:
-            pool = self._pool
+            pool = self._live_pool()
             if pool is None:
                 raise WorkerLost("process offloader is not running", retry_after_s=1.0)
             if self.batcher is not None:
@@ -153,7 +193,7 @@ class ProcessOffloader(OffloaderBase):
             future = pool.schedule(timed_call, args=(kernel, *args), timeout=self.job_timeout_s)
             try:
                 result, service_s = await _result_of(future, self._waiting)
-            except (pebble.ProcessExpired, FutureTimeout) as error:
+            except (pebble.ProcessExpired, FutureTimeout, BrokenProcessPool) as error:
                 failure = worker_failure(error, self.job_timeout_s)
                 assert failure is not None  # both kinds are worker failures
                 self._worker_replaced(failure.why, failure.timed_out)
@@ -172,8 +212,11 @@ class ProcessOffloader(OffloaderBase):
             loop = asyncio.get_running_loop()
         except RuntimeError:  # not on the loop (shutting down): nothing left to serve
             return
-        if self._pool is not None and (self._pool_check is None or self._pool_check.done()):
-            self._pool_check = loop.create_task(self._check_pool(self._pool))
+        pool = self._pool
+        if pool is None or self._live_pool() is not pool:
+            return  # closed, or pebble broke the pool and a new one just replaced it
+        if self._pool_check is None or self._pool_check.done():
+            self._pool_check = loop.create_task(self._check_pool(pool))
 
     async def _check_pool(self, pool: _CountingPool) -> None:
         """Replace `pool` if it finishes no job in a POOL_CHECK_S before a no-op has run
@@ -192,24 +235,21 @@ class ProcessOffloader(OffloaderBase):
         except asyncio.CancelledError:
             no_op.cancel()
             raise
-        if self._pool is not pool:
-            return
-        log.error(
-            "the pool ran no job for %.0f s after a worker died (a lock the dead worker held);"
-            " replacing the pool, its waiting jobs answer 503",
-            POOL_CHECK_S,
+        self._replace_pool(
+            pool,
+            f"the pool ran no job for {POOL_CHECK_S:.0f} s after a worker died"
+            " (a lock the dead worker held)",
         )
-        self._restarts += 1
-        observe.OFFLOAD_WORKER_RESTARTS.inc()
-        stranded = self._waiting
-        self._new_pool()
-        for waiter in stranded:
-            if not waiter.done():
-                waiter.set_exception(
-                    WorkerLost("the worker pool stopped after a worker died", retry_after_s=1.0)
-                )
-        # Stopping a wedged pool may wait out pebble's lock timeout: not on the loop's time.
-        await asyncio.to_thread(pool.stop)
+
+
+def _stop(pool: pebble.ProcessPool) -> None:
+    """Stop a replaced pool and its workers. A broken pool ignores stop() (pebble keeps its
+    error status) but join() still stops its workers; a wedged one's join waits for the
+    dead worker's lock, so only a pool pebble broke is joined."""
+    broken = not pool.active
+    pool.stop()  # type: ignore[no-untyped-call]  # pebble's stop() is unannotated
+    if broken:
+        pool.join()
 
 
 async def _result_of(future: Future[Any], waiters: set[asyncio.Future[Any]] | None = None) -> Any:
