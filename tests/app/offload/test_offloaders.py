@@ -190,6 +190,25 @@ async def test_a_worker_killed_while_the_pool_is_idle_costs_a_new_pool_not_500s(
         await off.close()
 
 
+async def test_a_worker_killed_between_jobs_beside_a_busy_one_counts_as_a_restart() -> None:
+    # CI: pebble replaced such a worker silently (no job of it failed) and the restart counter
+    # stayed at 0, though a worker had died.
+    off = ProcessOffloader(admission(slots=2))
+    await off.start()
+    try:
+        busy = asyncio.ensure_future(off.run(kernels.sleep_s, 1.5))
+        await asyncio.sleep(0.3)
+        idle_pid = await off.run(os.getpid)  # the other worker: free, since one is busy
+        os.kill(idle_pid, signal.SIGKILL)
+        await asyncio.sleep(0.6)  # pebble looks at its workers every 0.1 s
+        assert off.stats().worker_restarts == 1
+        assert await busy == 1.5  # the busy worker's job is not touched
+        assert await asyncio.wait_for(off.run(kernels.add, 20, 22), timeout=20) == 42
+        assert off.stats().worker_restarts == 1  # the pool was not replaced
+    finally:
+        await off.close()
+
+
 async def test_job_past_its_timeout_answers_504_and_its_worker_is_replaced() -> None:
     off = ProcessOffloader(admission(slots=1), job_timeout_s=0.3)
     await off.start()

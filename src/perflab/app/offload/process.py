@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -47,7 +48,14 @@ import pebble
 from perflab.app import observe
 from perflab.app.admission import Admission, Ticket
 from perflab.app.errors import WorkerLost
-from perflab.app.offload.base import OffloaderBase, R, Ts, run_warmups, timed_call
+from perflab.app.offload.base import (
+    OffloaderBase,
+    OffloadStats,
+    R,
+    Ts,
+    run_warmups,
+    timed_call,
+)
 from perflab.app.offload.batching import Batcher, worker_failure
 from perflab.config import OffloadKind, Settings
 
@@ -59,10 +67,31 @@ POOL_CHECK_S = 5.0
 
 
 class _CountingPool(pebble.ProcessPool):
-    """A pebble pool that counts the jobs it has finished, however they ended: the progress a
-    wedged pool stops making. Counted in pebble's thread; the loop only compares values."""
+    """A pebble pool that counts the jobs it has finished, however they ended (the progress a
+    wedged pool stops making), and the workers that died between jobs. Counted in pebble's
+    threads; the loop only reads the values."""
 
     finished = 0
+    idle_deaths = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # pebble replaces a worker that died holding no job without a word (no job failed), so
+        # nothing on the loop sees it; it is a restart all the same (CI: an OOM-style SIGKILL
+        # between jobs left perflab_offload_worker_restarts_total at 0). pebble asks
+        # find_expired_task whose job a dead worker held: LookupError means none.
+        manager = self._pool_manager
+        find_expired_task = manager.find_expired_task
+
+        def find_or_count(worker_id: int) -> Any:
+            try:
+                return find_expired_task(worker_id)
+            except LookupError:
+                self.idle_deaths += 1
+                observe.OFFLOAD_WORKER_RESTARTS.inc()
+                raise
+
+        manager.find_expired_task = find_or_count  # type: ignore[method-assign]
 
     def schedule(self, *args: Any, **kwargs: Any) -> Any:
         future = super().schedule(*args, **kwargs)
@@ -113,6 +142,7 @@ class ProcessOffloader(OffloaderBase):
         self._waiting: set[asyncio.Future[Any]] = set()
         self._pool_check: asyncio.Task[None] | None = None
         self._retiring: set[asyncio.Task[None]] = set()  # old pools being stopped
+        self._idle_deaths_before = 0  # workers that died between jobs in pools now replaced
         # batch_max 1: every job goes straight to pebble's queue. More: our own FIFO hands a
         # free worker every waiting job of its kernel (batching.py).
         self.batcher: Batcher | None = None
@@ -161,6 +191,7 @@ class ProcessOffloader(OffloaderBase):
         self._restarts += 1
         observe.OFFLOAD_WORKER_RESTARTS.inc()
         stranded = self._waiting
+        self._idle_deaths_before += pool.idle_deaths
         self._new_pool()
         for waiter in stranded:
             if not waiter.done():
@@ -172,11 +203,17 @@ class ProcessOffloader(OffloaderBase):
         self._retiring.add(retiring)
         retiring.add_done_callback(self._retiring.discard)
 
+    def stats(self) -> OffloadStats:
+        idle_deaths = self._idle_deaths_before + (self._pool.idle_deaths if self._pool else 0)
+        stats = super().stats()
+        return dataclasses.replace(stats, worker_restarts=stats.worker_restarts + idle_deaths)
+
     async def close(self) -> None:
         if self._pool_check is not None:
             self._pool_check.cancel()
         if self._pool is not None:
             pool, self._pool = self._pool, None
+            self._idle_deaths_before += pool.idle_deaths
             pool.stop()  # type: ignore[no-untyped-call]  # pebble's stop() is unannotated
             await asyncio.to_thread(pool.join)
         if self._retiring:
