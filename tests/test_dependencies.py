@@ -32,7 +32,8 @@ INTERNALS = {
     "anyio": "threadpool.py relies on the default thread limiter being per event loop and on a "
     "CapacityLimiter made outside any loop binding lazily (tests/app/test_threadpool.py)",
     "pebble": "the process offloader relies on how ProcessPool replaces a worker that timed out "
-    "or died and reports it (tests/app/offload, tests/app/test_offload.py)",
+    "or died and reports it, and counts deaths between jobs by wrapping its PoolManager's "
+    "find_expired_task (tests/app/offload, tests/app/test_overload.py)",
     "uvicorn": "serving.py runs uvicorn's Multiprocess supervisor and relies on the signal it "
     "re-raises after a graceful stop (tests/test_serving.py)",
     "sqlalchemy": "the notes store runs compiled SQL on the pooled DBAPI connection, in "
