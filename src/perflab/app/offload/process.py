@@ -68,13 +68,12 @@ POOL_CHECK_S = 5.0
 
 class _CountingPool(pebble.ProcessPool):
     """A pebble pool that counts the jobs it has finished, however they ended (the progress a
-    wedged pool stops making), and the workers that died between jobs. Counted in pebble's
-    threads; the loop only reads the values."""
+    wedged pool stops making), and tells `on_idle_death` of each worker that died between
+    jobs. Both happen in pebble's threads; the loop only reads the values."""
 
     finished = 0
-    idle_deaths = 0
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, on_idle_death: Callable[[], None], *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # pebble replaces a worker that died holding no job without a word (no job failed), so
         # nothing on the loop sees it; it is a restart all the same (CI: an OOM-style SIGKILL
@@ -87,8 +86,7 @@ class _CountingPool(pebble.ProcessPool):
             try:
                 return find_expired_task(worker_id)
             except LookupError:
-                self.idle_deaths += 1
-                observe.OFFLOAD_WORKER_RESTARTS.inc()
+                on_idle_death()
                 raise
 
         manager.find_expired_task = find_or_count  # type: ignore[method-assign]
@@ -142,7 +140,7 @@ class ProcessOffloader(OffloaderBase):
         self._waiting: set[asyncio.Future[Any]] = set()
         self._pool_check: asyncio.Task[None] | None = None
         self._retiring: set[asyncio.Task[None]] = set()  # old pools being stopped
-        self._idle_deaths_before = 0  # workers that died between jobs in pools now replaced
+        self._idle_deaths = 0  # workers pebble replaced without a failed job; its thread counts
         # batch_max 1: every job goes straight to pebble's queue. More: our own FIFO hands a
         # free worker every waiting job of its kernel (batching.py).
         self.batcher: Batcher | None = None
@@ -165,6 +163,7 @@ class ProcessOffloader(OffloaderBase):
 
     def _new_pool(self) -> _CountingPool:
         pool = _CountingPool(
+            self._count_idle_death,
             max_workers=self.slots,
             initializer=_init_worker_process,
             initargs=(self._warmups, self._nice, self._settings),
@@ -191,7 +190,6 @@ class ProcessOffloader(OffloaderBase):
         self._restarts += 1
         observe.OFFLOAD_WORKER_RESTARTS.inc()
         stranded = self._waiting
-        self._idle_deaths_before += pool.idle_deaths
         self._new_pool()
         for waiter in stranded:
             if not waiter.done():
@@ -203,17 +201,20 @@ class ProcessOffloader(OffloaderBase):
         self._retiring.add(retiring)
         retiring.add_done_callback(self._retiring.discard)
 
+    def _count_idle_death(self) -> None:
+        self._idle_deaths += 1
+        observe.OFFLOAD_WORKER_RESTARTS.inc()
+
     def stats(self) -> OffloadStats:
-        idle_deaths = self._idle_deaths_before + (self._pool.idle_deaths if self._pool else 0)
         stats = super().stats()
-        return dataclasses.replace(stats, worker_restarts=stats.worker_restarts + idle_deaths)
+        restarts = stats.worker_restarts + self._idle_deaths
+        return dataclasses.replace(stats, worker_restarts=restarts)
 
     async def close(self) -> None:
         if self._pool_check is not None:
             self._pool_check.cancel()
         if self._pool is not None:
             pool, self._pool = self._pool, None
-            self._idle_deaths_before += pool.idle_deaths
             pool.stop()  # type: ignore[no-untyped-call]  # pebble's stop() is unannotated
             await asyncio.to_thread(pool.join)
         if self._retiring:
@@ -232,7 +233,7 @@ class ProcessOffloader(OffloaderBase):
                 result, service_s = await _result_of(future, self._waiting)
             except (pebble.ProcessExpired, FutureTimeout, BrokenProcessPool) as error:
                 failure = worker_failure(error, self.job_timeout_s)
-                assert failure is not None  # both kinds are worker failures
+                assert failure is not None  # all three kinds are worker failures
                 self._worker_replaced(failure.why, failure.timed_out)
                 raise failure.error from None
             admitted.close(service_s=service_s)
