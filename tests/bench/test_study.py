@@ -140,6 +140,7 @@ def _write(tmp_path: Path, text: str) -> Path:
         (('cells = ["only"]', 'cells = ["only"]\nrepeat = 0'), "repeat: a whole number >= 1"),
         (('cells = ["only"]', 'cells = ["only"]\nrepeat = "3"'), "repeat: a whole number"),
         (("[base]", "[base]\nrepeat = 2"), "unknown key(s) ['repeat']"),  # a profile's only
+        (('cells = ["only"]', 'cells = ["only"]\nplacement = "pinned"'), "placement must be"),
     ],
 )
 def test_a_broken_study_says_what_is_wrong(
@@ -158,10 +159,31 @@ def check_whole_study(path: Path) -> None:
 
 def test_a_profile_sets_its_runs_per_cell() -> None:
     """notes' full profile runs each cell 3 times (its ceiling goal compares two noisy
-    cells); a profile that says nothing runs each once."""
+    cells), notes' and faceblur's quick profiles too (two runs of the defaults then carry
+    their own spread); a profile that says nothing runs each once."""
     assert load_study("notes", "full").repeat == 3
-    assert load_study("notes", "quick").repeat == 1
+    assert load_study("notes", "quick").repeat == 3
+    assert load_study("faceblur", "quick").repeat == 3  # the defaults compare on their own
     assert load_study("faceblur", "full").repeat == 1
+    assert load_study("payload", "quick").repeat == 1
+
+
+def test_a_profile_or_a_cell_asks_for_a_placement() -> None:
+    """notes' quick cells ask for the split (one server worker each); its full profile's
+    two-worker cells do not; a cell may opt out of its profile's with "none"."""
+    quick = load_study("notes", "quick")
+    assert {cell.settings.get("placement") for cell in quick.selected_cells()} == {"split"}
+    full = load_study("notes", "full")
+    assert {cell.settings.get("placement") for cell in full.selected_cells()} == {None}
+
+
+def test_a_cell_opts_out_of_its_profiles_placement(tmp_path: Path) -> None:
+    text = MINIMAL.replace('cells = ["only"]', 'cells = ["only"]\nplacement = "split"')
+    text = text.replace('name = "only"', 'name = "only"\n[[cell]]\nname = "other"')
+    text += '[profile.quick.cell]\nother = { placement = "none" }\n'
+    study = load_study(str(_write(tmp_path, text)), "quick")
+    assert study.cell("only").settings["placement"] == "split"
+    assert study.cell("other").settings["placement"] == "none"
 
 
 def test_an_unknown_profile_or_study_or_cell_is_refused(tmp_path: Path) -> None:

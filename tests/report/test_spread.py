@@ -53,3 +53,18 @@ def test_the_repeats_per_cell_are_counted_not_copied() -> None:
     del cell.repeats[1:]
     assert repeats_text(run) == "1-2 repeats per cell"
     assert "1-2 repeats per cell" in report_markdown(run, [summarize_study(s) for s in run.studies])
+
+
+def test_cells_the_study_placed_are_said_once_with_their_cpus() -> None:
+    run = RunResults.from_dict(sample_document(), SAMPLE)
+    study = next(s for s in run.studies if sum(c.measured for c in s.cells) >= 2)
+    assert not any(line.startswith("Placed") for line in spread_notes(study, None))
+    placed = [c for c in study.cells if c.measured][:2]
+    for cell in placed:
+        cell.settings["placement"] = {"server": "1", "load": "0"}
+    [line] = [line for line in spread_notes(study, None) if line.startswith("Placed")]
+    names = ", ".join(cell.name for cell in placed)
+    where = "the service on CPU 1, the load generator on CPU 0"
+    assert line == f"Placed by the study ({names}): {where}."
+    markdown = report_markdown(run, [summarize_study(s) for s in run.studies])
+    assert line in markdown

@@ -13,6 +13,12 @@ A placement is part of what makes two runs comparable: it is recorded in the run
 (`machine["placement"]`), so compare and calibration treat a pinned and an unpinned run as
 different machines.
 
+A study may ask for a placement itself: `placement = "split"` in a profile or a cell (notes'
+quick profile does) puts the service on the last CPU this process may use and the load
+generator on the others, for that cell only, when the command gave no placement and there
+are two CPUs or more. It is resolved to CPUs before the cell runs (`resolve_setting`) and
+recorded in the cell's settings, so compare and calibration see it per cell.
+
 Usage::
 
     placement = Placement.parse(server="1", load="0")
@@ -58,6 +64,37 @@ class Placement:
 
     def __bool__(self) -> bool:
         return self.server is not None or self.load is not None
+
+    @classmethod
+    def from_setting(cls, resolved: dict[str, str] | None) -> Placement:
+        """From a cell's resolved `placement` setting ({"server": "1", "load": "0"}); an
+        empty Placement for None. Usage: ``Placement.from_setting(plan.settings.get("placement"))``
+        """
+        if not resolved:
+            return cls()
+        return cls.parse(resolved.get("server"), resolved.get("load"))
+
+
+# A study's `placement` setting: "split" (below) or "none" (a cell opting out of its profile's).
+PLACEMENT_SETTINGS = ("split", "none")
+
+
+def resolve_setting(setting: str | None, command: Placement) -> dict[str, str] | None:
+    """A cell's `placement` setting as CPUs for this machine, or None when the cell runs where
+    the command put the bench (the command's own placement wins: it is the run's, recorded in
+    its machine) or where the scheduler puts it ("none"; "split" on a single CPU).
+    "split": the service on the last usable CPU, the load on the others. Why the last: the
+    bench process and the machine's own daemons start on CPU 0 more often than not.
+    Usage: ``resolve_setting("split", Placement())  # {"server": "1", "load": "0"}``"""
+    if command or setting in (None, "none"):
+        return None
+    if setting != "split":
+        raise StudyError(f"placement {setting!r}: expected one of {list(PLACEMENT_SETTINGS)}")
+    usable = frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    if not usable or len(usable) < 2:
+        return None
+    server = frozenset({max(usable)})
+    return Placement(server, usable - server).describe()
 
 
 def parse_cpus(text: str) -> frozenset[int]:

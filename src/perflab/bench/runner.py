@@ -39,7 +39,7 @@ from perflab.bench.cell_run import (
 from perflab.bench.display import BenchDisplay
 from perflab.bench.goals import evaluate_goals
 from perflab.bench.measure import LoadDriver
-from perflab.bench.placement import Placement, placed
+from perflab.bench.placement import Placement, placed, resolve_setting
 from perflab.bench.study import CellPlan, Study
 from perflab.results.document import RESULTS_NAME, finish_run, new_run, write_run
 from perflab.results.model import CellResults, RunResults, StudyResults
@@ -184,6 +184,7 @@ def _run_study(
     repeats: int,
     display: BenchDisplay,
 ) -> None:
+    cells = [_with_placement(plan, options.placement) for plan in cells]
     by_side: list[dict[str, CellResults]] = []
     for _, _, results in sides:
         by_name = {plan.name: cell_results(study, plan, options.profile) for plan in cells}
@@ -209,18 +210,44 @@ def _run_study(
                     continue
                 settings = CellRun(version.out_dir, options.find_knee, options.max_warmup_s or None,
                                    options.driver)  # fmt: skip
-                run_cell(study, version.plan(plan), cell, repeat=repeat, settings=settings,
-                         display=display, label=label)  # fmt: skip
+                with placed(Placement.from_setting(plan.settings.get("placement"))):
+                    run_cell(study, version.plan(plan), cell, repeat=repeat, settings=settings,
+                             display=display, label=label)  # fmt: skip
                 _update_study_status(results)
                 write_run(run, version.out_dir / RESULTS_NAME)
     for _, run, results in sides:
         _update_study_status(results)
         if not options.find_knee:
-            # The service's cores: its placement's, else the machine's as recorded before the
-            # bench placed itself (with --load-cpus alone this process sees only those).
-            server_cpus = options.placement.server
-            cores = len(server_cpus) if server_cpus is not None else run.machine.get("usable_cores")
-            results.goals = evaluate_goals(study.goals, results, options.profile, cores)
+            results.goals = evaluate_goals(
+                study.goals, results, options.profile, _server_cores(cells, options, run)
+            )
+
+
+def _with_placement(plan: CellPlan, command: Placement) -> CellPlan:
+    """`plan` with its `placement` setting resolved to this machine's CPUs (or dropped: the
+    command placed the whole run, or there is nothing to split). perflab.bench.placement."""
+    if "placement" not in plan.settings:
+        return plan
+    settings = dict(plan.settings)
+    resolved = resolve_setting(settings.pop("placement"), command)
+    if resolved:
+        settings["placement"] = resolved
+    return dataclasses.replace(plan, settings=settings)
+
+
+def _server_cores(cells: list[CellPlan], options: BenchOptions, run: RunResults) -> int | None:
+    """The service's cores, as goals count them: its placement's (the command's, else the
+    fewest any of the study's cells was placed on), else the machine's as recorded before the
+    bench placed itself (with --load-cpus alone this process sees only those)."""
+    if options.placement.server is not None:
+        return len(options.placement.server)
+    placed_on = [
+        Placement.from_setting(plan.settings["placement"]).server
+        for plan in cells
+        if "placement" in plan.settings
+    ]
+    counts = [len(server) for server in placed_on if server is not None]
+    return min(counts) if counts else run.machine.get("usable_cores")
 
 
 def _repeats(study: Study, options: BenchOptions) -> int:

@@ -21,8 +21,9 @@ SHOWN = ("throughput", "p50", "p99")
 
 
 def spread_notes(study: StudyResults, calibration: Calibration | None) -> list[str]:
-    """One line per measured cell whose run-to-run spread is known. Usage: see module."""
-    lines = []
+    """Where the study placed its cells (a split is part of what the spread is), then one
+    line per measured cell whose run-to-run spread is known. Usage: see module."""
+    lines = _placement_notes(study)
     for cell in study.cells:
         if not cell.measured:
             continue
@@ -41,6 +42,22 @@ def spread_notes(study: StudyResults, calibration: Calibration | None) -> list[s
             continue
         shown = ", ".join(f"{key} ±{_pct(spreads.get(key))}" for key in SHOWN)
         lines.append(f"Run-to-run spread of {cell.name}, from {source}: {shown}.")
+    return lines
+
+
+def _placement_notes(study: StudyResults) -> list[str]:
+    by_placement: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for cell in study.cells:
+        placement = cell.settings.get("placement")
+        if cell.measured and isinstance(placement, dict):
+            by_placement.setdefault(tuple(sorted(placement.items())), []).append(cell.name)
+    lines = []
+    for placement, cells in by_placement.items():
+        where = dict(placement)
+        lines.append(
+            f"Placed by the study ({', '.join(cells)}): the service on CPU {where.get('server')},"
+            f" the load generator on CPU {where.get('load')}."
+        )
     return lines
 
 

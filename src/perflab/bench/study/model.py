@@ -102,6 +102,7 @@ class CellPlan:
         if server is not None and self.foreign:
             variables = settings.get("vars", {})
             server["command_line"] = command_template(server, variables, self.base_dir)
+        placement = settings.get("placement")
         return {
             "server": server,
             "env": {k: str(v) for k, v in sorted(settings.get("env", {}).items())},
@@ -112,6 +113,9 @@ class CellPlan:
             "downstream_latency_s": settings.get("downstream_latency_s"),
             "warmup_s": self.warmup_s,
             "load": load,
+            # Only where the runner placed the cell (resolved to CPUs, a dict): results of cells
+            # that never were keep their settings, and stay comparable.
+            **({"placement": placement} if isinstance(placement, dict) else {}),
         }
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from perflab.bench.faults.reconcile import ReconcileRule
 from perflab.bench.faults.spec import parse_faults
+from perflab.bench.placement import PLACEMENT_SETTINGS
 from perflab.results.errors import StudyError
 
 TOP_KEYS = {
@@ -57,6 +58,7 @@ SETTING_KEYS = {
     "knee",  # knobs of --find-knee (knee.py): start/max rate, window, settle, steps
     "fault",  # [[fault]]: what breaks when in the measured window (bench/faults.py)
     "reconcile",  # after the load: acknowledged writes against the rows (bench/reconcile.py)
+    "placement",  # "split": the service on its own CPU, the load on the others (placement.py)
 }
 CELL_KEYS = SETTING_KEYS | {"name", "label", "role"}
 # `repeat`: runs per cell when `perflab bench` is given no --repeat (a goal between two noisy
@@ -206,6 +208,11 @@ def check_settings(settings: dict[str, Any], where: str) -> None:
     database = settings.get("database")
     if database is not None and database not in DATABASES:
         raise StudyError(f"{where}: database must be one of {list(DATABASES)}, got {database!r}")
+    placement = settings.get("placement")
+    if placement is not None and placement not in PLACEMENT_SETTINGS:
+        raise StudyError(
+            f"{where}: placement must be one of {list(PLACEMENT_SETTINGS)}, got {placement!r}"
+        )
     for service in settings.get("needs", []):
         if service not in SERVICES:
             raise StudyError(f"{where}: needs {service!r}; known services: {list(SERVICES)}")
