@@ -83,8 +83,8 @@ def resolve_setting(setting: str | None, command: Placement) -> dict[str, str] |
     """A cell's `placement` setting as CPUs for this machine, or None when the cell runs where
     the command put the bench (the command's own placement wins: it is the run's, recorded in
     its machine) or where the scheduler puts it ("none"; "split" on a single CPU).
-    "split": the service on the last usable CPU, the load on the others. Why the last: the
-    bench process and the machine's own daemons start on CPU 0 more often than not.
+    "split": the service on the last usable CPU, the load on the others (the layout of the
+    measurements in docs/compare.md, `--server-cpus 1 --load-cpus 0` on two CPUs).
     Usage: ``resolve_setting("split", Placement())  # {"server": "1", "load": "0"}``"""
     if command or setting in (None, "none"):
         return None
