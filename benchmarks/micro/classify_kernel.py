@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from perflab.app.classify.graph import INPUT_NAME
 from perflab.app.classify.model import Session, ensure_model, open_session
 from perflab.app.classify.service import RESIZE_PX, decode_image, preprocess
+from perflab.app.classify.shape import INPUT_NAME
 from perflab.loadgen.metadata import machine_metadata
 
 BATCH_SIZES = (1, 4, 8, 16)

@@ -159,12 +159,14 @@ def check_whole_study(path: Path) -> None:
 
 def test_a_profile_sets_its_runs_per_cell() -> None:
     """notes' full profile runs each cell 3 times (its ceiling goal compares two noisy
-    cells), notes' and faceblur's quick profiles too (two runs of the defaults then carry
-    their own spread); a profile that says nothing runs each once."""
+    cells), notes', faceblur's and classify's quick profiles too (two runs of the defaults
+    then carry their own spread); a profile that says nothing runs each once."""
     assert load_study("notes", "full").repeat == 3
     assert load_study("notes", "quick").repeat == 3
     assert load_study("faceblur", "quick").repeat == 3  # the defaults compare on their own
     assert load_study("faceblur", "full").repeat == 1
+    assert load_study("classify", "quick").repeat == 3
+    assert load_study("classify", "full").repeat == 1
     assert load_study("payload", "quick").repeat == 1
 
 

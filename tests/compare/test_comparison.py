@@ -27,6 +27,7 @@ from perflab.compare import (
     Comparison,
     Verdict,
     compare_results,
+    spread_line,
 )
 from perflab.loadgen.histogram import LatencyHistogram
 from perflab.results.calibration import Calibration, CellCalibration, MetricSpread
@@ -375,6 +376,20 @@ def test_one_repeat_a_side_needs_a_calibration_to_call_anything() -> None:
     assert metric.spread is not None
     assert metric.spread.source == "calibration (10 runs)"
     assert not compare(old, old, calibration=calibration_of(old)).has_regression
+
+
+def test_the_spread_line_says_when_one_repeat_a_side_needs_a_calibration() -> None:
+    own = spread_line(compare(sample(), sample()))  # the sample has 2+ repeats a cell
+    assert own == "spread: the repeats' own (no calibration of this machine)."
+    old, new = sample(), sample()
+    for data in (old, new):
+        for _, cell in ran_cells(data):
+            del cell["runs"][1:]
+    alone = spread_line(compare(old, new))
+    assert "with one repeat a side only a gross change can be called" in alone
+    assert "perflab calibrate STUDY" in alone
+    calibrated = spread_line(compare(old, new, calibration=calibration_of(old)))
+    assert calibrated.startswith("spread: this machine's calibration given (")
 
 
 def test_a_calibration_of_another_machine_is_not_used() -> None:

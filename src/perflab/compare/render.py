@@ -266,9 +266,19 @@ def spread_line(comparison: Comparison) -> str:
             f"spread: this machine's calibration {where} ({len(calibration.cells)} cells, "
             f"measured {when} on {host}) for the cells it has, pooled with the repeats' own"
         )
-    else:
+    elif _fewest_repeats(comparison) < 2:
         parts.append(
             "spread: the repeats' own (no calibration of this machine: with one repeat a side "
-            "nothing can be called; run `perflab calibrate STUDY`)"
+            "only a gross change can be called; run `perflab calibrate STUDY`)"
         )
+    else:
+        parts.append("spread: the repeats' own (no calibration of this machine)")
     return "; ".join(parts) + "."
+
+
+def _fewest_repeats(comparison: Comparison) -> int:
+    """The fewest repeats either side of any compared metric had (2: none compared)."""
+    counts = [
+        min(len(m.old_values), len(m.new_values)) for c in comparison.cells for m in c.metrics
+    ]
+    return min(counts, default=2)

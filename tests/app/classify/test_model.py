@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import onnx
 import pytest
 
 from perflab.app.classify import model
-from perflab.app.classify.graph import INPUT_NAME, OUTPUT_NAME, same_pads
+from perflab.app.classify.graph import same_pads
 from perflab.app.classify.model import (
     CACHE_KEY_PROP,
     cache_key,
@@ -20,6 +22,7 @@ from perflab.app.classify.model import (
     open_session,
     process_session,
 )
+from perflab.app.classify.shape import INPUT_NAME, OUTPUT_NAME
 
 
 @pytest.fixture
@@ -128,3 +131,16 @@ def test_one_session_per_process(model_dir: Path, tmp_path: Path) -> None:
     assert other is not first
     assert process_session(tmp_path) is other
     assert process_session(model_dir) is not other
+
+
+def test_serving_a_model_does_not_import_the_graph_builder() -> None:
+    # `import onnx` costs about a second; every server and every pool worker would pay it at
+    # start if the serving path reached graph.py (shape.py holds what serving needs).
+    probe = (
+        "import sys, perflab.app.main, perflab.app.classify.service;"
+        "print(sorted(m for m in ('onnx', 'perflab.app.classify.graph') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert loaded.stdout.strip() == "[]"

@@ -26,12 +26,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from perflab.app.classify.shape import IMAGE_SIZE_PX, INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
 from perflab.app.classify.weights import Array, StateDict
 
-INPUT_NAME = "images"
-OUTPUT_NAME = "logits"
-IMAGE_SIZE_PX = 224
-NUM_CLASSES = 1000
 # Opset 17 and IR version 8 go together; every onnxruntime from 1.13 on runs them.
 OPSET = 17
 IR_VERSION = 8

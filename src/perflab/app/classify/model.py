@@ -36,7 +36,6 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort  # type: ignore[import-untyped]  # ships no type information
 
-from perflab.app.classify.graph import build_model
 from perflab.app.classify.weights import load_state_dict, weights_version
 
 log = logging.getLogger("perflab.classify")
@@ -92,6 +91,9 @@ def ensure_model(model_dir: Path, *, rebuild: bool = False) -> Path:
 
 def build_model_file(path: Path) -> None:
     """Build the model from the installed weights and write it to `path` atomically."""
+    # Imported here, not at the top: only a missing model needs the `onnx` package (shape.py).
+    from perflab.app.classify.graph import build_model
+
     model = build_model(load_state_dict(), {CACHE_KEY_PROP: cache_key()})
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

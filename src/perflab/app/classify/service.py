@@ -28,8 +28,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from perflab.app.classify.graph import IMAGE_SIZE_PX, INPUT_NAME
 from perflab.app.classify.model import process_session
+from perflab.app.classify.shape import IMAGE_SIZE_PX, INPUT_NAME
 from perflab.app.errors import BadRequest, ClientError, PayloadTooLarge
 from perflab.config import Settings
 
