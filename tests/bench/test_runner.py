@@ -167,7 +167,16 @@ def test_a_study_whose_endpoints_are_missing_is_not_available(tmp_path: Path) ->
     json.dumps(document)  # plain JSON all the way down
 
 
-def test_ctrl_c_stops_every_server_and_keeps_the_partial_results(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("stop", "exit_code"),
+    [
+        (signal.SIGINT, 130),  # a terminal's Ctrl-C
+        (signal.SIGTERM, 143),  # kill, timeout, a CI runner's cancel: left servers running before
+    ],
+)
+def test_ctrl_c_or_sigterm_stops_every_server_and_keeps_the_partial_results(
+    tmp_path: Path, stop: signal.Signals, exit_code: int
+) -> None:
     study_file = tiny_study(tmp_path, server="server = { workers = 1 }")
     study_file.write_text(study_file.read_text().replace("duration_s = 2.5", "duration_s = 60"))
     out = tmp_path / "out"
@@ -181,13 +190,14 @@ def test_ctrl_c_stops_every_server_and_keeps_the_partial_results(tmp_path: Path)
         [log] = out.glob("logs/*/*/serve-*.log")
         port = log.stem.removeprefix("serve-")
         server_pids = [p.pid for p in perflab_processes() if port in p.cmdline()]
-        bench.send_signal(signal.SIGINT)
+        bench.send_signal(stop)
         _, stderr = bench.communicate(timeout=60)
     finally:
         if bench.poll() is None:
             bench.kill()
             bench.wait()
-    assert bench.returncode == 130, stderr.decode()
+    assert bench.returncode == exit_code, stderr.decode()
+    assert "interrupted: partial results in" in stderr.decode()
     [cell] = read_document(out)[1]["studies"][0]["cells"]
     assert cell["status"] == "failed"
     assert cell["reason"].startswith("interrupted")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from perflab.cli.interrupt import interruptible
 from perflab.results.errors import StudyError
 from perflab.results.goals import NOT_MET
 
@@ -199,11 +200,8 @@ def bench(
 
         run_duet(loaded, options, against=against, baseline=baseline, command=against_command)
         return
-    try:
+    with interruptible(f"in {options.results_path}"):
         run = run_bench(loaded, options)
-    except KeyboardInterrupt:
-        typer.echo(f"interrupted: partial results in {options.results_path}", err=True)
-        raise typer.Exit(130) from None
     typer.echo(f"results: {options.results_path}", err=True)
     _report(options.out_dir)
     problems = strict_problems(run)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from perflab.cli.bench import CpusOption, LoadCpusOption, ServerCpusOption, placement_of
+from perflab.cli.interrupt import interruptible
 from perflab.results.errors import LabError, StudyError
 
 if TYPE_CHECKING:
@@ -130,11 +131,8 @@ def _measure(
         max_warmup_s=max_warmup_s or None,
         placement=placement,
     )
-    try:
+    with interruptible(f"in {options.results_path}"):
         run = run_bench(loaded, options)
-    except KeyboardInterrupt:
-        typer.echo(f"interrupted: partial results in {options.results_path}", err=True)
-        raise typer.Exit(130) from None
     typer.echo(f"A/A results: {options.results_path}", err=True)
     return run
 

@@ -16,6 +16,7 @@ import typer
 
 from perflab.bench.runner import BenchOptions
 from perflab.bench.study import Study
+from perflab.cli.interrupt import interruptible
 from perflab.results.errors import LabError
 
 
@@ -36,13 +37,13 @@ def run_duet(
     if options.find_knee:
         raise typer.BadParameter("--find-knee measures one version: not with a duet")
     try:
-        with other_version(studies, against=against, baseline=baseline, command=command) as other:
+        with (
+            interruptible(f"under {options.out_dir}"),
+            other_version(studies, against=against, baseline=baseline, command=command) as other,
+        ):
             typer.echo(f"duet: A = {other.description}, B = this checkout", err=True)
             old, new = run_versions(studies, options, duet_versions(options.out_dir, other))
         comparison = compare_results(old, new, calibration=load_calibration(new, None))
-    except KeyboardInterrupt:
-        typer.echo(f"interrupted: partial results under {options.out_dir}", err=True)
-        raise typer.Exit(130) from None
     except LabError as exc:
         typer.echo(f"perflab bench: {exc}", err=True)
         raise typer.Exit(2) from None
