@@ -3,7 +3,8 @@ the partial results are kept.
 
 Python's default for SIGTERM ends the process at once, without running `finally` blocks or
 context exits, so a bench killed by `kill`, `timeout` or a CI runner's cancel left its servers,
-workers and downstreams running (one kept a core busy for minutes after its bench was gone).
+workers and downstreams running (one kept a core busy after its bench was gone, until killed
+by hand).
 
 Usage::
 
