@@ -34,29 +34,17 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 
 
 @contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """While inside, SIGTERM raises `Terminated`; the previous handler is restored after.
-    Main thread only (as `signal.signal` is). Usage: see module."""
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def interrupted_exit_code(exc: KeyboardInterrupt) -> int:
-    """The shell's exit status for the signal that interrupted. Usage: ``Exit(code(exc))``"""
-    return SIGTERM_EXIT if isinstance(exc, Terminated) else SIGINT_EXIT
-
-
-@contextmanager
 def interruptible(partial: str) -> Iterator[None]:
     """Run a lab command's work so that Ctrl-C and SIGTERM both unwind it (every server it
     started is stopped on the way out), then say where the partial results are and exit with
-    the shell's status for the signal. Usage: see module."""
+    the shell's status for the signal. Main thread only (as `signal.signal` is); the previous
+    SIGTERM handler is restored after. Usage: see module."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        with terminate_as_interrupt():
-            yield
+        yield
     except KeyboardInterrupt as exc:
         typer.echo(f"interrupted: partial results {partial}", err=True)
-        raise typer.Exit(interrupted_exit_code(exc)) from None
+        code = SIGTERM_EXIT if isinstance(exc, Terminated) else SIGINT_EXIT
+        raise typer.Exit(code) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -148,12 +148,13 @@ def run_streams(streams: Sequence[Stream], progress: ProgressCallback | None = N
 def _ctrl_c_stays_ctrl_c() -> Iterator[None]:
     """A Ctrl-C that lands while asyncio.Runner closes its loop leaves the loop marked running,
     and the close then raises RuntimeError("Cannot close a running event loop") in place of
-    the KeyboardInterrupt (its context): it is still a Ctrl-C, and the bench must see one."""
+    the KeyboardInterrupt (its context): it is still a Ctrl-C, and the bench must see one, of
+    its own kind (a SIGTERM arrives as a subclass, perflab.cli.interrupt.Terminated)."""
     try:
         yield
     except RuntimeError as error:
         if isinstance(error.__context__, KeyboardInterrupt):
-            raise KeyboardInterrupt from error
+            raise type(error.__context__)() from error
         raise
 
 
