@@ -1,9 +1,14 @@
 """The warm-up's steadiness test (bench.measure.is_steady): throughput that still climbs is
-not steady, throughput that stopped drifting is, and counting noise alone is no drift."""
+not steady, throughput that stopped drifting is, and counting noise alone is no drift; and the
+warm-up itself settles though a second stream's rounds are slow."""
 
 from __future__ import annotations
 
-from perflab.bench.measure import is_steady
+from pathlib import Path
+
+from perflab.bench.measure import is_steady, warm_up
+from perflab.loadgen import Closed, RequestSpec, Stream
+from tests.support.servers import downstream_server
 
 
 def test_a_climbing_throughput_is_not_steady() -> None:
@@ -23,3 +28,16 @@ def test_a_slow_request_rate_is_judged_against_its_counting_noise() -> None:
     rates = [5.0, 4.0, 6.0, 4.0, 5.0, 4.0]
     assert is_steady(rates, counts=[5, 4, 6, 4, 5, 4])
     assert not is_steady(rates)  # without counts, only STEADY_DRIFT allows
+
+
+def test_a_slow_second_stream_does_not_keep_the_watch_from_settling(tmp_path: Path) -> None:
+    # payload's 25 MB bodies: each round of the second stream takes seconds. The watch counts
+    # the first stream's answers per second; with a slow round in every pass it got one second
+    # of data per pass and never had the six it needs before the cap (docs/compare.md).
+    with downstream_server(tmp_path, latency_s=4.0) as server:
+        fast = Stream([RequestSpec(f"{server.base_url}/healthz", name="fast")], Closed(40, 2))
+        slow = Stream([RequestSpec(f"{server.base_url}/work?value=1", name="slow")], Closed(2, 2))
+        warm = warm_up([fast, slow], 1.0, max_warmup_s=20.0)
+    assert warm.missing == []
+    assert warm.steady is True, warm.rates_per_s
+    assert warm.used_s < 20.0

@@ -95,6 +95,10 @@ def test_a_tiny_cell_writes_the_documented_results(tmp_path: Path) -> None:
     assert run_["signals"]["series"], "the server was sampled while the load ran"
     assert "cpu_s" in run_["signals"]["summary"]
     assert run_["workload_cpu"]["server_cpu_s"] is not None
+    conditions = run_["conditions"]
+    assert {"warmup_s", "busy_pct_before", "generator_cpu_share", "steal_pct"} <= conditions.keys()
+    if sys.platform == "linux":  # the kernel counts steal (0.0 on bare metal and quiet hosts)
+        assert 0.0 <= conditions["steal_pct"] <= 100.0
     # Every server stopped: none left in the registry, none of this port still running.
     port = recording["target"].rsplit(":", 1)[-1].split("/")[0]
     assert not [p for p in perflab_processes() if port in " ".join(p.cmdline())]

@@ -22,6 +22,7 @@ from perflab.bench.display import BenchDisplay
 from perflab.bench.faults.runner import FaultContext
 from perflab.bench.faults.session import FaultSession, cell_fault_plan
 from perflab.bench.measure import LoadDriver, measure, summary_line, warm_up
+from perflab.bench.steal import StealMeter
 from perflab.bench.study import CellPlan, Study, builtin_dir
 from perflab.bench.target import Target, cell_target
 from perflab.bench.workload import cell_streams, main_request
@@ -122,11 +123,13 @@ def run_cell(
                 session = _fault_session(study, plan, target, streams)
                 if session is not None:
                     session.start()
+                steal = StealMeter()
                 try:
                     measured = measure(
                         streams, target.base_url, target.pid, repeat=repeat,
                         progress=display.load_progress, driver=settings.driver,
                     )  # fmt: skip
+                    stolen_pct = steal.pct()  # the load's own stretch, not the accounting after
                 except BaseException:
                     if session is not None:
                         session.abort()  # a paused process resumed, a stopped service back
@@ -140,6 +143,7 @@ def run_cell(
                     "busy_pct_before": busy_pct,
                     "load_avg_1m_before": round(load_avg_1m, 2),
                     "generator_cpu_share": None if share is None else round(share, 3),
+                    "steal_pct": stolen_pct,
                 }
                 cell.repeats.append(measured)
                 cell.status = "ran"

@@ -3,10 +3,12 @@
 The warm-up runs until throughput is steady, not for a fixed time: at least the study's
 `warmup_s`, then on until the answers per second of the last STEADY_WINDOW_S seconds agree
 with the STEADY_WINDOW_S before them (within STEADY_DRIFT, or what counting alone explains),
-at most `max_warmup_s`. A fresh server's first seconds (imports, pools, caches, a JIT-less
-interpreter's first calls, CPU frequency ramping) are slower than its steady state; a fixed
-warm-up either wastes time or measures part of that ramp. What was used is recorded in the
-repeat (`extra["conditions"]`), with the generator's CPU share and the machine's load before.
+at most `max_warmup_s`. Every stream gets the first round (to wake the code, pools and caches
+it uses); after it, only the first stream, the one watched. A fresh server's first seconds
+(imports, pools, caches, a JIT-less interpreter's first calls, CPU frequency ramping) are
+slower than its steady state; a fixed warm-up either wastes time or measures part of that ramp.
+What was used is recorded in the repeat (`extra["conditions"]`), with the generator's CPU
+share, the machine's load before and the host's steal while the load ran.
 
 Usage::
 
@@ -31,7 +33,12 @@ from perflab.bench.signals import SignalSampler
 from perflab.bench.workload import warmup_streams
 from perflab.loadgen import Recording, Stream, run, run_streams
 from perflab.results.model import RepeatResult, Signals
-from perflab.results.run_values import GENERATOR_SATURATED, generator_cpu_share
+from perflab.results.run_values import (
+    GENERATOR_SATURATED,
+    STEAL_NOTICEABLE_PCT,
+    generator_cpu_share,
+    steal_pct,
+)
 
 ProgressCallback = Callable[[float, int, int], None]
 # What runs a cell's measured load: perflab's own engine (run_streams), or another runner
@@ -79,8 +86,12 @@ def warm_up(streams: list[Stream], warmup_s: float, *, max_warmup_s: float | Non
     answers: dict[int, tuple[int, float]] = {}
     warm_streams = warmup_streams(streams)
     steady: bool | None = False if watch else None
+    passes = 0
     while True:
-        for index, warm in enumerate(warm_streams):
+        # While watching, every stream gets the first pass (to wake what it uses), then the
+        # watched one alone: a pass with 25 MB bodies in it takes seconds and gives the watch
+        # one second of answers, so six such seconds never fit under the cap.
+        for index, warm in enumerate(warm_streams[:1] if watch and passes else warm_streams):
             round_started_s = time.monotonic()
             recording = run(
                 warm.requests, warm.model, keepalive=warm.keepalive, timeout_s=warm.timeout_s
@@ -95,6 +106,7 @@ def warm_up(streams: list[Stream], warmup_s: float, *, max_warmup_s: float | Non
                     count + recording.total().requests,
                     busy_s + now_s - round_started_s,
                 )
+        passes += 1
         elapsed_s = time.monotonic() - started_s
         if any(not_found.values()) or elapsed_s >= limit_s:
             break
@@ -198,4 +210,7 @@ def summary_line(repeat: RepeatResult) -> str:
     share = generator_cpu_share(repeat)
     if share is not None and share >= GENERATOR_SATURATED:
         line += f", generator at {share:.0%} of a core"
+    stolen_pct = steal_pct(repeat)
+    if stolen_pct is not None and stolen_pct >= STEAL_NOTICEABLE_PCT:
+        line += f", the host withheld {stolen_pct:.0f}% of the CPU (steal)"
     return line

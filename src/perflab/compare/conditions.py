@@ -1,7 +1,8 @@
 """What may have bent a cell's measurement, from what each repeat recorded: a load generator
 that used all of its core (the client set the pace, not the server), a warm-up that never
-reached a steady throughput, a machine already busy before the repeat started. These do not
-change a verdict; they are printed under it, so a reader knows what to distrust.
+reached a steady throughput, a machine already busy before the repeat started, a host that
+withheld CPU time from this virtual machine while the repeat ran (steal, perflab.bench.steal).
+These do not change a verdict; they are printed under it, so a reader knows what to distrust.
 
 Usage: ``conditions_notes(old_cell, new_cell)  # ("NEW repeat 1: the load generator ...",)``
 """
@@ -11,7 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from perflab.results.model import CellResults, RepeatResult
-from perflab.results.run_values import GENERATOR_SATURATED, generator_cpu_share
+from perflab.results.run_values import (
+    GENERATOR_SATURATED,
+    STEAL_NOTICEABLE_PCT,
+    generator_cpu_share,
+    steal_pct,
+)
 
 # Another process this busy before a repeat started (% of the whole machine) competes with it.
 BUSY_PCT = 25.0
@@ -21,7 +27,7 @@ def conditions_notes(old: CellResults, new: CellResults) -> tuple[str, ...]:
     """One line per side and kind of problem. Usage: see module."""
     notes = []
     for side, cell in (("OLD", old), ("NEW", new)):
-        saturated, unsteady, busy = [], [], []
+        saturated, unsteady, busy, stolen = [], [], [], []
         for repeat in cell.repeats:
             share = generator_cpu_share(repeat)
             if share is not None and share >= GENERATOR_SATURATED:
@@ -32,6 +38,9 @@ def conditions_notes(old: CellResults, new: CellResults) -> tuple[str, ...]:
             busy_pct = conditions.get("busy_pct_before")
             if isinstance(busy_pct, int | float) and busy_pct >= BUSY_PCT:
                 busy.append(f"{repeat.repeat} ({busy_pct:.0f}%)")
+            stolen_pct = steal_pct(repeat)
+            if stolen_pct is not None and stolen_pct >= STEAL_NOTICEABLE_PCT:
+                stolen.append(f"{repeat.repeat} ({stolen_pct:.0f}%)")
         if saturated:
             notes.append(
                 f"{side} repeat {', '.join(saturated)}: the load generator used a full core; "
@@ -44,6 +53,11 @@ def conditions_notes(old: CellResults, new: CellResults) -> tuple[str, ...]:
             )
         if busy:
             notes.append(f"{side} repeat {', '.join(busy)}: the machine was busy before it started")
+        if stolen:
+            notes.append(
+                f"{side} repeat {', '.join(stolen)}: the host withheld that share of the CPU time "
+                "(steal) while it ran"
+            )
     return tuple(notes)
 
 

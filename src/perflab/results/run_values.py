@@ -21,6 +21,7 @@ Usage::
     metric_value(repeat, "p99")                 # latency in us, all requests
     metric_value(repeat, "throughput", "small") # one request name; None: not recorded
     generator_cpu_share(repeat)                 # 0.97: the load generator was saturated
+    steal_pct(repeat)                           # 4.2: % of CPU time the host withheld
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ HIGHER_IS_BETTER = {"throughput": True, "p50": False, "p99": False, "errors": Fa
 # may be bounded by the client, not the server (DESIGN.md: a Python generator takes about
 # half of a 2-core box).
 GENERATOR_SATURATED = 0.9
+# The host withholding this share of all CPU time (steal, perflab.bench.steal) while a repeat ran
+# slowed it by about as much: more than a cell's run-to-run spread where that is a few percent.
+STEAL_NOTICEABLE_PCT = 3.0
 
 
 def metric_value(repeat: RepeatResult, key: str, name: str | None = None) -> float | None:
@@ -59,3 +63,12 @@ def generator_cpu_share(repeat: RepeatResult) -> float | None:
     if cpu_s is None or repeat.duration_s <= 0:
         return None
     return cpu_s / (repeat.duration_s * processes)
+
+
+def steal_pct(repeat: RepeatResult) -> float | None:
+    """The share of all CPU time (%) the host withheld from this machine while the repeat's
+    load ran, or None when not recorded (older files, not Linux). Usage:
+    ``steal_pct(repeat) >= STEAL_NOTICEABLE_PCT``"""
+    conditions = repeat.extra.get("conditions")
+    value = conditions.get("steal_pct") if isinstance(conditions, dict) else None
+    return float(value) if isinstance(value, int | float) else None
