@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,9 @@ from typer.testing import CliRunner
 from perflab.cli.calibrate import calibrate
 from perflab.results.calibration import (
     CALIBRATION_FORMAT,
+    CellCalibration,
     calibration_from_run,
+    calibration_from_runs,
     default_calibration_path,
     find_calibration,
     merge_calibrations,
@@ -21,6 +24,8 @@ from perflab.results.calibration import (
 )
 from perflab.results.document import write_run
 from perflab.results.errors import CalibrationError
+from perflab.results.model import RunResults
+from tests.bench.test_runner import tiny_study
 from tests.compare.synthetic import MACHINE, synthetic_run
 
 app = typer.Typer()
@@ -98,6 +103,7 @@ def test_calibrate_from_a_stored_run_writes_the_machine_file(
     stored = tmp_path / "perflab-results" / "calibration" / "test-cpu-2-0ghz-2c.json"
     assert read_calibration(stored).to_dict()["format"] == CALIBRATION_FORMAT
     assert "resolves @1" in result.stdout
+    assert "between two separate runs" in result.stdout  # run levels counted (compare.md)
     assert "async-sqlite" in result.stdout
 
 
@@ -108,3 +114,84 @@ def test_calibrate_refuses_a_run_without_repeats(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "2 or more repeats" in result.stderr
+
+
+def _sessions(levels: list[float], scatter: list[float]) -> list[RunResults]:
+    """A/A runs of one cell: run i's repeats at levels[i] times each scatter factor."""
+    return [
+        synthetic_run({("notes", "async-sqlite"): [(100.0 * level * f, 1.0) for f in scatter]},
+                      created_at_unix_s=1_800_000_000.0 + 600 * i)
+        for i, level in enumerate(levels)
+    ]  # fmt: skip
+
+
+def test_several_runs_give_the_repeats_scatter_and_each_runs_own_level() -> None:
+    levels, scatter = [1.0, 1.06, 0.95, 1.02], [0.99, 1.0, 1.01]
+    measured = calibration_from_runs(_sessions(levels, scatter))
+    [cell] = measured.cells
+    throughput = cell.spreads["throughput"]
+    assert (throughput.runs, throughput.sessions) == (12, 4)
+    assert throughput.freedom == 8  # 12 repeats, 4 run means
+    assert throughput.run_level_freedom == 3
+    inside = statistics.stdev(math.log(f) for f in scatter)
+    assert throughput.spread == pytest.approx(inside)  # the same scatter in every run
+    between = statistics.variance(math.log(level) for level in levels)
+    assert throughput.run_level == pytest.approx(math.sqrt(between), rel=0.02)
+    assert cell.spreads["p50"].run_level == 0.0  # latencies did not move between runs
+    back = CellCalibration.from_dict(cell.to_dict())
+    assert back.spreads["throughput"] == throughput
+
+
+def test_too_few_runs_or_one_repeat_a_run_measure_no_separate_level() -> None:
+    two = calibration_from_runs(_sessions([1.0, 1.1], [0.99, 1.01]))
+    assert two.cells[0].spreads["throughput"].run_level is None  # one degree of freedom: no
+    assert two.cells[0].spreads["throughput"].sessions == 1
+    single = calibration_from_runs(_sessions([1.0, 1.1, 0.9], [1.0]))
+    throughput = single.cells[0].spreads["throughput"]
+    assert throughput.run_level == 0.0  # each run's one value holds its level: in the spread
+    assert throughput.spread == pytest.approx(
+        statistics.stdev(math.log(v) for v in (1.0, 1.1, 0.9))
+    )
+
+
+def test_runs_of_different_machines_are_refused() -> None:
+    here = synthetic_run(AA)
+    there = synthetic_run(AA, machine={**MACHINE, "cpu": "Another CPU"})
+    with pytest.raises(CalibrationError, match="another machine"):
+        calibration_from_runs([here, there])
+
+
+def test_calibrate_from_several_stored_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    arguments = []
+    for index, run in enumerate(_sessions([1.0, 1.2, 0.85, 1.1], [0.99, 1.0, 1.01])):
+        write_run(run, tmp_path / f"run-{index}" / "results.json")
+        arguments += ["--from", str(tmp_path / f"run-{index}")]
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    assert "12 in 4" in result.stdout  # 12 repeats in 4 runs
+    stored = read_calibration(
+        tmp_path / "perflab-results" / "calibration" / "test-cpu-2-0ghz-2c.json"
+    )
+    cell = stored.cell("notes", "async-sqlite")
+    assert cell is not None
+    assert cell.spreads["throughput"].run_level is not None
+    assert cell.spreads["throughput"].run_level > 0.1  # these runs wander by 10-20%
+
+
+def test_calibrate_runs_separate_bench_runs_and_measures_their_level(tmp_path: Path) -> None:
+    study = tiny_study(tmp_path, server='server = { workers = 1, offload = "inline" }')
+    out, into = tmp_path / "aa", tmp_path / "cal.json"
+    arguments = [str(study), "--repeat", "3", "--runs", "3", "--max-warmup-s", "0"]
+    arguments += ["--no-progress", "--out", str(out), "--into", str(into)]
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["run-1", "run-2", "run-3"]
+    cell = read_calibration(into).cell("tiny", "default")
+    assert cell is not None
+    p50 = cell.spreads["p50"]
+    assert (p50.runs, p50.sessions) == (9, 3)
+    assert p50.run_level is not None
+    assert "9 in 3" in result.stdout

@@ -12,7 +12,16 @@ import math
 import numpy as np
 import pytest
 
-from perflab.compare.statistics import ALPHA, Spread, critical, repeats_needed
+from perflab.compare.statistics import (
+    ALPHA,
+    RUN_LEVEL_FREEDOM,
+    Spread,
+    critical,
+    repeats_needed,
+    resolvable,
+    run_level_limit,
+    run_level_of,
+)
 from perflab.compare.verdicts import ERRORS, P50, P99, THROUGHPUT, Verdict, judge
 from perflab.results.calibration import MetricSpread, spread_of
 
@@ -36,25 +45,30 @@ def _calibrated(rng: np.random.Generator, runs: int, sigma: float = SIGMA) -> Me
 
 
 @pytest.mark.parametrize(
-    ("old_runs", "new_runs", "calibration_runs", "paired"),
+    ("old_runs", "new_runs", "calibration_runs", "paired", "sigma", "run_level"),
     [
-        (1, 1, 10, False),  # the default: one repeat a side and a calibration
-        (1, 1, 5, False),
-        (3, 3, 0, False),  # the repeats alone
-        (2, 2, 10, False),  # both pooled
-        (5, 5, 0, True),  # a duet, judged pair by pair
+        (1, 1, 10, False, SIGMA, 0.0),  # the default: one repeat a side and a calibration
+        (1, 1, 5, False, SIGMA, 0.0),
+        (3, 3, 0, False, SIGMA, 0.0),  # the repeats alone
+        (2, 2, 10, False, SIGMA, 0.0),  # both pooled
+        (5, 5, 0, True, SIGMA, 0.0),  # a duet, judged pair by pair
+        # two separate runs on a quiet host: repeats within 1%, each run's level its own
+        (3, 3, 0, False, 0.01, P50.run_level),
+        (5, 5, 0, False, 0.02, P50.run_level),
     ],
 )
 def test_identical_distributions_are_called_at_most_at_the_documented_rate(
-    old_runs: int, new_runs: int, calibration_runs: int, paired: bool
-) -> None:
-    rng = np.random.default_rng(20261206 + 7 * old_runs + calibration_runs)
+    old_runs: int, new_runs: int, calibration_runs: int, paired: bool, sigma: float,
+    run_level: float,
+) -> None:  # fmt: skip
+    rng = np.random.default_rng(20261206 + 7 * old_runs + calibration_runs + int(100 * sigma))
     called = 0
     for _ in range(DRAWS):
         prior = _calibrated(rng, calibration_runs) if calibration_runs else None
         drift = rng.normal(0.0, 0.05, old_runs) if paired else np.zeros(old_runs)  # slow drift
-        old = list(np.array(_runs(rng, old_runs)) * np.exp(drift))
-        new = list(np.array(_runs(rng, new_runs)) * np.exp(drift))
+        old_level, new_level = np.exp(rng.normal(0.0, run_level, 2)) if run_level else (1, 1)
+        old = list(np.array(_runs(rng, old_runs, sigma=sigma)) * np.exp(drift) * old_level)
+        new = list(np.array(_runs(rng, new_runs, sigma=sigma)) * np.exp(drift) * new_level)
         if judge(P50, old, new, prior=prior, paired=paired).verdict in CALLED:
             called += 1
     # ALPHA = 0.001 per metric is the documented level; 10,000 draws at that rate give
@@ -75,6 +89,51 @@ def test_a_shift_larger_than_the_resolvable_change_is_called() -> None:
     assert Verdict.IMPROVED not in verdicts
 
 
+def test_two_separate_runs_differ_by_their_levels_which_their_repeats_cannot_show() -> None:
+    # notes' async-sqlite, two runs of unchanged code 8 minutes apart on a quiet host
+    # (docs/compare.md (j)): each run's three repeats within 0.2%, the runs 3% apart. Judged
+    # by the repeats' scatter alone this was a "regression, p = 4.9e-05".
+    old, new = [2451.6, 2446.4, 2445.2], [2375.5, 2374.8, 2372.3]
+    apart = judge(THROUGHPUT, old, new)
+    assert apart.verdict is Verdict.WITHIN_NOISE, apart.reason
+    assert "two separate runs resolve here" in apart.reason
+    assert "a duet can" in apart.reason
+    assert apart.resolvable is not None
+    assert apart.resolvable > 0.05  # two runs a few percent apart say nothing here
+    # Such values as a duet's five pairs: run levels cancel, and 3% is 3%.
+    pairs_old, pairs_new = [*old, 2449.0, 2447.5], [*new, 2376.0, 2373.1]
+    assert judge(THROUGHPUT, pairs_old, pairs_new, paired=True).verdict is Verdict.REGRESSION
+    # A CPU hog on one of two cores (-45% measured) is far beyond any run level.
+    hogged = [value * 0.55 for value in new]
+    assert judge(THROUGHPUT, old, hogged).verdict is Verdict.REGRESSION
+
+
+def test_a_run_level_never_makes_a_call_easier() -> None:
+    # A wide scatter known from few repeats: the run level adds a little variance with many
+    # degrees of freedom; alone that would lower the bar, so the repeats' own test still holds.
+    spread = Spread(0.10, 4, "own repeats (3+3)")
+    with_level = Spread(0.10, 4, "own repeats (3+3)", run_level=0.02)
+    for runs in (1, 3, 5):
+        assert resolvable(with_level, runs, runs) >= resolvable(spread, runs, runs)
+    assert run_level_limit(spread) == 0.0
+    assert run_level_limit(with_level) > 0.02 * math.sqrt(2) * 3
+
+
+def test_a_machines_measured_run_level_is_pooled_with_the_default() -> None:
+    # `perflab calibrate --runs 10` on a host whose pace drifts 20% from run to run
+    drifting = MetricSpread(30, 0.01, True, (1.0,) * 30, sessions=10, run_level=0.20)
+    expected = math.sqrt(
+        (RUN_LEVEL_FREEDOM * P50.run_level**2 + 9 * 0.20**2) / (RUN_LEVEL_FREEDOM + 9)
+    )
+    assert run_level_of(P50, drifting) == pytest.approx(expected)
+    old, new = [1000.0, 1002.0, 998.0], [1250.0, 1252.0, 1249.0]  # 25% slower
+    assert judge(P50, old, new).verdict is Verdict.REGRESSION  # the default run level
+    on_drifting = judge(P50, old, new, prior=drifting)
+    assert on_drifting.verdict is not Verdict.REGRESSION
+    assert "run level pooled with this machine's (10 runs)" in on_drifting.reason
+    assert judge(P50, old, new, prior=drifting, paired=True).spread.run_level == 0.0
+
+
 def test_higher_throughput_is_an_improvement_and_lower_a_regression() -> None:
     prior = MetricSpread(10, SIGMA, True, (1.0,) * 10)
     up = judge(THROUGHPUT, [1000.0], [1500.0], prior=prior)
@@ -83,7 +142,10 @@ def test_higher_throughput_is_an_improvement_and_lower_a_regression() -> None:
     assert up.change == pytest.approx(0.5)
     assert up.spread is not None
     assert up.spread.source == "calibration (10 runs)"
-    assert up.resolvable == pytest.approx(math.expm1(critical(9) * SIGMA * math.sqrt(2)))
+    assert up.spread.run_level == THROUGHPUT.run_level  # two separate runs: their levels
+    repeats_alone = math.expm1(critical(9) * SIGMA * math.sqrt(2))
+    assert up.resolvable is not None
+    assert up.resolvable >= repeats_alone  # a run level only ever makes a call harder
 
 
 def test_one_repeat_a_side_without_calibration_says_what_it_needs() -> None:

@@ -8,6 +8,8 @@ Usage::
 
     perflab calibrate faceblur notes payload --repeat 10       # measure, then store
     perflab calibrate --from perflab-results/aa-run            # from a run with repeats
+    perflab calibrate notes --repeat 3 --runs 5                # + each run's own level
+    perflab calibrate --from ci/run-1 --from ci/run-2 --from ci/run-3   # stored A/A runs
     perflab calibrate notes --repeat 10 --into ci-calibration.json
     perflab calibrate notes --repeat 10 --server-cpus 1 --load-cpus 0   # a placed bench's noise
 """
@@ -22,7 +24,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from perflab.cli.bench import CpusOption, LoadCpusOption, ServerCpusOption, placement_of
+from perflab.cli.bench import (
+    DEFAULT_OUT_ROOT,
+    CpusOption,
+    LoadCpusOption,
+    ServerCpusOption,
+    placement_of,
+)
 from perflab.cli.interrupt import interruptible
 from perflab.results.errors import LabError, StudyError
 
@@ -46,9 +54,21 @@ def calibrate(
     profile: Annotated[str, typer.Option(help="The profile compare will judge.")] = "quick",
     cell: Annotated[list[str] | None, typer.Option(help="Only this cell (repeatable).")] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for the A/A run's results.")] = None,
+    runs: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Separate bench runs of --repeat repeats each; from 3, each run's own level "
+            "is measured too (what two separate runs add in compare).",
+        ),
+    ] = 1,
     from_run: Annotated[
-        Path | None,
-        typer.Option("--from", help="Measure nothing: take the spreads of this stored run."),
+        list[Path] | None,
+        typer.Option(
+            "--from",
+            help="Measure nothing: take the spreads of this stored run (repeatable: from 3 "
+            "runs, each run's own level too).",
+        ),
     ] = None,
     into: Annotated[
         Path | None,
@@ -65,27 +85,32 @@ def calibrate(
     """Measure this machine's run-to-run spread per cell and metric (A/A repeats) and store it
     for `perflab compare`, which uses it when a side has too few repeats of its own."""
     from perflab.results.calibration import (
-        calibration_from_run,
+        calibration_from_runs,
         default_calibration_path,
         merge_calibrations,
         read_calibration,
         write_calibration,
     )
-    from perflab.results.document import read_run
+    from perflab.results.document import new_run_id, read_run
 
     try:
-        if from_run is not None:
-            run = read_run(from_run)
+        if from_run:
+            measured_runs = [read_run(path) for path in from_run]
         else:
             if not studies:
                 raise typer.BadParameter("name the studies to calibrate, or give --from RUN")
             placement = placement_of(cpus, server_cpus, load_cpus)
-            run = _measure(studies, repeat, profile, cell, out, max_warmup_s, progress, placement)
-        measured = calibration_from_run(run)
+            root = out or DEFAULT_OUT_ROOT / f"{new_run_id()}-calibrate"
+            folders = [root] if runs == 1 else [root / f"run-{i + 1}" for i in range(runs)]
+            measured_runs = [
+                _measure(studies, repeat, profile, cell, folder, max_warmup_s, progress, placement)
+                for folder in folders
+            ]
+        measured = calibration_from_runs(measured_runs)
         if not measured.cells:
             typer.echo("perflab calibrate: no cell of that run has 2 or more repeats", err=True)
             raise typer.Exit(2)
-        path = into or default_calibration_path(run.machine)
+        path = into or default_calibration_path(measured_runs[-1].machine)
         stored = merge_calibrations(read_calibration(path), measured) if path.is_file() else None
         write_calibration(stored or measured, path)
     except LabError as exc:
@@ -100,16 +125,14 @@ def _measure(
     repeat: int,
     profile: str,
     cells: list[str] | None,
-    out: Path | None,
+    out: Path,
     max_warmup_s: float,
     progress: bool,
     placement: Placement,
 ) -> RunResults:
     from perflab.bench.runner import BenchOptions, run_bench
     from perflab.bench.study import load_study
-    from perflab.cli.bench import DEFAULT_OUT_ROOT
     from perflab.limits import raise_open_files_limit
-    from perflab.results.document import new_run_id
 
     try:
         loaded = [load_study(name, profile) for name in names]
@@ -122,7 +145,7 @@ def _measure(
     raise_open_files_limit()
     command = "perflab calibrate " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     options = BenchOptions(
-        out_dir=out or DEFAULT_OUT_ROOT / f"{new_run_id()}-calibrate",
+        out_dir=out,
         profile=profile,
         repeat=repeat,
         cells=cells,
@@ -138,27 +161,51 @@ def _measure(
 
 
 def spreads_table(calibration: Calibration) -> str:
-    """Per cell and metric: runs, spread, and the smallest change called with 1, 3 and 5
-    repeats a side. Usage: ``typer.echo(spreads_table(calibration))``"""
-    from perflab.compare.statistics import Spread, resolvable
+    """Per cell and metric: runs, spread, run level, and the smallest change called with 1, 3
+    and 5 repeats a side of two separate runs (their run levels counted, as compare counts
+    them). Usage: ``typer.echo(spreads_table(calibration))``"""
+    from perflab.compare.statistics import RUN_LEVEL_FREEDOM, Spread, resolvable, run_level_of
+    from perflab.compare.verdicts import METRICS
 
-    header = ["study", "cell", "metric", "runs", "spread"]
+    metrics = {metric.key: metric for metric in METRICS}
+    header = ["study", "cell", "metric", "runs", "spread", "run level"]
     header += [f"resolves @{n}" for n in SHOWN_REPEATS]
     rows = [header]
     for cell in calibration.cells:
         name = cell.cell if cell.route is None else f"{cell.cell} / {cell.route}"
         for key, spread in cell.spreads.items():
+            level = run_level_of(metrics[key], spread) if key in metrics else 0.0
+            level_freedom = RUN_LEVEL_FREEDOM
+            shown_level = f"({_size(spread.log_scale, level, change=False)})"
+            if spread.run_level is not None:
+                level_freedom += spread.run_level_freedom
+                measured = _size(spread.log_scale, spread.run_level, change=False)
+                shown_level = f"{measured} -> {shown_level}"
             shown = []
             for runs in SHOWN_REPEATS:
                 freedom = spread.freedom + 2 * (runs - 1)
-                smallest = resolvable(Spread(spread.spread, freedom, ""), runs, runs)
-                shown.append(_size(spread.log_scale, smallest))
-            rows.append([cell.study, name, key, str(spread.runs),
-                         _size(spread.log_scale, spread.spread, change=False), *shown])  # fmt: skip
+                estimate = Spread(spread.spread, freedom, "", level, level_freedom)
+                shown.append(_size(spread.log_scale, resolvable(estimate, runs, runs)))
+            runs_shown = str(spread.runs)
+            if spread.sessions > 1:
+                runs_shown += f" in {spread.sessions}"
+            rows.append([cell.study, name, key, runs_shown,
+                         _size(spread.log_scale, spread.spread, change=False), shown_level,
+                         *shown])  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join(
+    table = "\n".join(
         "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in rows
     )
+    return table + "\n" + RESOLVES_CAPTION
+
+
+RESOLVES_CAPTION = (
+    "run level: what a whole run's level wanders beyond its repeats' scatter, measured (from 3 "
+    "runs or more: --runs) -> (what compare uses: its default, pooled with a measured one). "
+    "resolves @N: the smallest change "
+    "compare calls between two separate runs of N repeats a side, their run levels counted "
+    "(docs/compare.md); a duet resolves smaller ones"
+)
 
 
 def _size(log_scale: bool, value: float, change: bool = True) -> str:

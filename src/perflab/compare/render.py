@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from perflab.compare.comparison import (
+    METRICS,
     CellComparison,
     Comparison,
     GeometricMean,
@@ -42,6 +43,8 @@ _STYLES = {
     Verdict.WITHIN_NOISE: "dim",
     Verdict.NOT_COMPARABLE: "magenta",
 }
+# "throughput 2%, p50 2%, p99 4%": said at the top of a compare of two separate runs.
+RUN_LEVELS = ", ".join(f"{m.key} {m.run_level:.0%}" for m in METRICS if m.run_level)
 NOTES = (
     "The unit is the run: each metric is one value per repeat; requests are never pooled.",
     "OLD/NEW: the repeats' geometric mean, +- their coefficient of variation "
@@ -50,7 +53,9 @@ NOTES = (
     "resolves: the smallest change these repeats call (p < 0.001 with this spread): "
     "a change inside it cannot be told from running the same code twice.",
     "spread: one run's standard deviation (of the logs: about the CV), from this machine's "
-    "calibration (cal), the repeats themselves (own), or both pooled.",
+    "calibration (cal), the repeats themselves (own), or both pooled; between two separate "
+    "runs (not a duet) each side's run level is added: what all repeats of one run share, "
+    "which their scatter cannot show.",
     "Verdicts and how they are reached: docs/compare.md.",
 )
 
@@ -257,6 +262,11 @@ def spread_line(comparison: Comparison) -> str:
     parts = []
     if comparison.duet:
         parts.append("OLD and NEW are one duet (interleaved in one session): judged pair by pair")
+    else:
+        parts.append(
+            f"OLD and NEW are two separate runs: each side's run level ({RUN_LEVELS}) is added "
+            "to the repeats' spread; a duet (perflab bench --against) cancels it"
+        )
     calibration = comparison.calibration
     if calibration is not None:
         where = str(calibration.path) if calibration.path else "given"

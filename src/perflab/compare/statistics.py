@@ -5,6 +5,11 @@ as if they were independent (they share their run's machine state: the run is th
 - the spread: the run-to-run standard deviation of a metric (of its logs: about the
   coefficient of variation), from the repeats' own scatter, from an A/A calibration of this
   machine, or both pooled; with neither, none (one repeat a side says nothing about noise);
+  plus, between two separate bench runs, the metric's **run level**: what all repeats of one
+  run share (the host's pace over those minutes, the database's state), which their scatter
+  cannot show. Variation lives at several levels, and the level that differs between the
+  things compared is the one to count (Kalibera and Jones, "Rigorous Benchmarking in
+  Reasonable Time", ISMM 2013). A duet's pairs cancel it;
 - the test: Student's t on the difference of the sides' means (of logs), with the spread's
   degrees of freedom: a change is called at p < ALPHA, i.e. when it exceeds k standard
   errors, k = the t quantile (about 3.3 for a well calibrated machine, more for few runs);
@@ -19,6 +24,7 @@ Usage::
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -41,6 +47,10 @@ ALPHA = 0.001
 HINT_P = 0.05
 CONFIDENCE = 0.95
 MAX_REPEATS = 30  # "needs N repeats a side" stops here: beyond, too small for this machine
+# Degrees of freedom of the metrics' default run levels (Metric.run_level): the 10 A/A runs
+# of docs/compare.md (j) they were measured from, less one. Not 4 cells x 9: a run's cells
+# move together (their levels correlate 0.5-0.86: the host's pace is the run's, not a cell's).
+RUN_LEVEL_FREEDOM = 9
 # Smallest spread believed (scale units): histogram buckets are ~0.1% wide, and a spread of
 # exactly 0 would make any change infinitely significant.
 SPREAD_MIN = {True: 0.002, False: 0.001}
@@ -58,6 +68,9 @@ class Metric:
     # With no spread at all (one repeat a side, no calibration), a change beyond this is still
     # called: it lies far outside every change identical runs made in the A/A campaign.
     gross: float = math.inf
+    # The standard deviation of a whole bench run's level, shared by all its repeats (scale
+    # units): two separate runs differ by at least this much more than their repeats say.
+    run_level: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,10 @@ class Spread:
     sigma: float  # standard deviation of one run's value (of its log on a log scale)
     freedom: int  # degrees of freedom of that estimate
     source: str  # where it came from, in words
+    # Each side's run level when the sides are two separate bench runs: this machine's
+    # calibrated one, else the metric's (Metric.run_level); 0 in a duet (its pairs cancel it).
+    run_level: float = 0.0
+    run_level_freedom: int = RUN_LEVEL_FREEDOM  # degrees of freedom of the run level
 
 
 @dataclass(frozen=True)
@@ -108,7 +125,35 @@ def choose_spread(
     paired: bool = False,
 ) -> Spread | None:
     """The spread to judge by: a calibration's (`prior`) pooled with the repeats' own, or
-    either alone; None when there is neither. Usage: ``choose_spread(P50, old, new)``"""
+    either alone, with the metric's run level unless `paired` (a duet); None when there is
+    neither. Usage: ``choose_spread(P50, old, new)``"""
+    spread = _repeat_spread(metric, old, new, prior=prior, paired=paired)
+    if spread is None or paired:
+        return spread
+    level, level_freedom, source = run_level_of(metric, prior), RUN_LEVEL_FREEDOM, spread.source
+    if prior is not None and prior.run_level is not None:
+        level_freedom += prior.run_level_freedom
+        source += f", run level pooled with this machine's ({prior.sessions} runs)"
+    return dataclasses.replace(
+        spread, run_level=level, run_level_freedom=level_freedom, source=source
+    )
+
+
+def run_level_of(metric: Metric, prior: MetricSpread | None) -> float:
+    """The run level to judge two separate runs by: the metric's default (measured over the
+    A/A runs of docs/compare.md (j), RUN_LEVEL_FREEDOM degrees of freedom), pooled with this
+    machine's calibrated one where it has one, as spreads are pooled: a host that drifts
+    raises it, a quiet one lowers it a little. Usage: ``run_level_of(P50, calibrated)``"""
+    if prior is None or prior.run_level is None:
+        return metric.run_level
+    measured = prior.run_level_freedom
+    pooled = RUN_LEVEL_FREEDOM * metric.run_level**2 + measured * prior.run_level**2
+    return math.sqrt(pooled / (RUN_LEVEL_FREEDOM + measured))
+
+
+def _repeat_spread(
+    metric: Metric, old: FloatArray, new: FloatArray, *, prior: MetricSpread | None, paired: bool
+) -> Spread | None:
     own = own_spread(old, new, paired)
     own_words = ("pairs" if paired and old.size == new.size else "repeats") + (
         f" ({old.size}+{new.size})"
@@ -136,24 +181,67 @@ def critical(freedom: int, alpha: float = ALPHA) -> float:
 
 
 def standard_error(spread: Spread, old_runs: int, new_runs: int) -> float:
-    """Standard error of the difference of means. Usage: ``standard_error(s, 3, 3)``"""
-    return spread.sigma * math.sqrt(1 / old_runs + 1 / new_runs)
+    """Standard error of the difference of means: the repeats' scatter, averaged down by
+    their count, and each side's run level, which no count of repeats averages down.
+    Usage: ``standard_error(s, 3, 3)``"""
+    return math.sqrt(_repeats_variance(spread, old_runs, new_runs) + 2 * spread.run_level**2)
+
+
+def _repeats_variance(spread: Spread, old_runs: int, new_runs: int) -> float:
+    return spread.sigma**2 * (1 / old_runs + 1 / new_runs)
+
+
+def freedom(spread: Spread, old_runs: int, new_runs: int) -> int:
+    """Degrees of freedom of that standard error (Welch-Satterthwaite): the spread's own,
+    and the run level's (the A/A runs it was measured from) for its part.
+    Usage: ``freedom(s, 3, 3)``"""
+    repeats = _repeats_variance(spread, old_runs, new_runs)
+    level = 2 * spread.run_level**2
+    if level <= 0:
+        return spread.freedom
+    shares = repeats**2 / spread.freedom + level**2 / max(spread.run_level_freedom, 1)
+    return max(1, int((repeats + level) ** 2 / shares))
+
+
+def _tests(spread: Spread, old_runs: int, new_runs: int) -> list[tuple[float, int]]:
+    """(standard error, freedom) of each test a change must pass: beyond the repeats'
+    scatter (Student's t, the spread's freedom), and, between two separate runs, beyond the
+    scatter and both run levels together. The second alone would call more than the first
+    where the run level is small beside a scatter known from few repeats: both must pass,
+    so a run level only ever makes a call harder."""
+    repeats = math.sqrt(_repeats_variance(spread, old_runs, new_runs))
+    tests = [(repeats, spread.freedom)]
+    if spread.run_level > 0:
+        both = standard_error(spread, old_runs, new_runs), freedom(spread, old_runs, new_runs)
+        tests.append(both)
+    return tests
 
 
 def t_test(old: FloatArray, new: FloatArray, spread: Spread) -> TTest:
-    """The difference of means, its p-value and interval. Usage: ``t_test(old, new, spread)``"""
+    """The difference of means, its p-value and interval (of the test it is harder to pass).
+    Usage: ``t_test(old, new, spread)``"""
     difference = float(new.mean() - old.mean())
-    error = standard_error(spread, old.size, new.size)
-    statistic = abs(difference) / error
-    p_value = float(2 * stats.t.sf(statistic, spread.freedom))
-    half = critical(spread.freedom, 1 - CONFIDENCE) * error
+    p_value, error, half = max(
+        (
+            float(2 * stats.t.sf(abs(difference) / error, degrees)),
+            error,
+            critical(degrees, 1 - CONFIDENCE) * error,
+        )
+        for error, degrees in _tests(spread, old.size, new.size)
+    )
     return TTest(difference, error, p_value, (difference - half, difference + half))
 
 
 def resolvable(spread: Spread, old_runs: int, new_runs: int) -> float:
     """The smallest difference (scale units) called with these runs a side.
     Usage: ``math.expm1(resolvable(spread, 1, 1))  # 0.21: 21% with one run a side``"""
-    return critical(spread.freedom) * standard_error(spread, old_runs, new_runs)
+    return max(critical(degrees) * error for error, degrees in _tests(spread, old_runs, new_runs))
+
+
+def run_level_limit(spread: Spread) -> float:
+    """The smallest difference (scale units) two separate runs can resolve with any number
+    of repeats: their run levels' part alone. 0 in a duet. Usage: ``run_level_limit(s)``"""
+    return critical(max(spread.run_level_freedom, 1)) * math.sqrt(2) * spread.run_level
 
 
 def repeats_needed(
@@ -167,7 +255,8 @@ def repeats_needed(
     """Repeats a side that would call a change of `difference` (scale units) if the spread
     stays as measured; None past `limit`. Usage: ``repeats_needed(0.08, spread)  # 5``"""
     for runs in range(2, limit + 1):
-        freedom = prior_freedom + (runs - 1 if paired else 2 * (runs - 1))
-        if abs(difference) > critical(freedom) * spread.sigma * math.sqrt(2 / runs):
+        own = prior_freedom + (runs - 1 if paired else 2 * (runs - 1))
+        estimate = dataclasses.replace(spread, freedom=own)
+        if abs(difference) > resolvable(estimate, runs, runs):
             return runs
     return None

@@ -36,6 +36,7 @@ from perflab.compare.statistics import (
     choose_spread,
     repeats_needed,
     resolvable,
+    run_level_limit,
     scaled,
     t_test,
 )
@@ -54,11 +55,25 @@ GROSS_THROUGHPUT = 1.5
 GROSS_P50 = 1.6
 GROSS_P99 = 5.0
 GROSS_ERRORS = 0.10
+# Run levels: how much a whole bench run's level wanders from run to run of unchanged code,
+# beyond its repeats' scatter (the host's pace over those minutes, the database's state): the
+# standard deviation of the logs. Measured over 10 A/A runs of notes' defaults, 4-8 minutes
+# apart, on a quiet 2-core VM (docs/compare.md (j)): pooled over the cells, throughput 2.28%,
+# p50 2.21%, p99 1.71% (p99's rests on a 6% scatter inside each run: taken as p50's). Two
+# separate runs are judged with it; a duet's pairs cancel it.
+RUN_LEVEL_THROUGHPUT = 0.025
+RUN_LEVEL_P50 = 0.02
+RUN_LEVEL_P99 = 0.02
 THROUGHPUT = Metric(
-    "throughput", "throughput ok/s", higher_is_better=True, floor=0.02, gross=GROSS_THROUGHPUT
+    "throughput", "throughput ok/s", higher_is_better=True, floor=0.02, gross=GROSS_THROUGHPUT,
+    run_level=RUN_LEVEL_THROUGHPUT,
+)  # fmt: skip
+P50 = Metric(
+    "p50", "p50", higher_is_better=False, floor=0.02, gross=GROSS_P50, run_level=RUN_LEVEL_P50
 )
-P50 = Metric("p50", "p50", higher_is_better=False, floor=0.02, gross=GROSS_P50)
-P99 = Metric("p99", "p99", higher_is_better=False, floor=0.05, gross=GROSS_P99)
+P99 = Metric(
+    "p99", "p99", higher_is_better=False, floor=0.05, gross=GROSS_P99, run_level=RUN_LEVEL_P99
+)
 # Errors change by a difference in percentage points (a ratio to 0 errors means nothing);
 # one timeout in a quick run of a few hundred requests is already ~0.3-0.5 pp.
 ERRORS = Metric(
@@ -174,12 +189,21 @@ def _verdict(
     if abs(change) <= metric.floor:
         return Verdict.WITHIN_NOISE, _floor_reason(metric)
     judged = f"p={test.p_value:.2g}, spread {_size(metric, spread.sigma)} from {spread.source}"
+    if spread.run_level:
+        judged += f", run level {_size(metric, spread.run_level)} a side"
     if test.p_value < ALPHA:
         better = (change > 0) == metric.higher_is_better
         verdict = Verdict.IMPROVED if better else Verdict.REGRESSION
         word = "better" if better else "worse"
         return verdict, f"{word} by more than identical runs differ here ({judged} < {ALPHA})"
-    if needed is None:
+    if needed is None and abs(test.difference) <= run_level_limit(spread):
+        limit = _size(metric, _to_change(metric, run_level_limit(spread)))
+        more = (
+            f"a change this size is below what two separate runs resolve here (±{limit}: "
+            "each run's own level, which repeats do not average out); a duet can "
+            "(perflab bench --against)"
+        )
+    elif needed is None:
         more = f"a change this size is below what {MAX_REPEATS} repeats a side resolve"
     else:
         more = f"needs {needed} repeats a side to resolve a change of this size"

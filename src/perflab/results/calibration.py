@@ -30,42 +30,64 @@ from typing import Any
 import orjson
 
 from perflab.results.errors import CalibrationError, ResultsNotFoundError
-from perflab.results.model import RunResults
+from perflab.results.model import RepeatResult, RunResults
 from perflab.results.run_values import LOG_SCALE, METRIC_KEYS, metric_value
 from perflab.results.settings import machine_difference, settings_difference
 
 CALIBRATION_FORMAT = "perflab.calibration/1"
+# Fewest A/A bench runs a run level is measured from: with two, its estimate has one degree of
+# freedom and could be anything.
+MIN_SESSIONS = 3
 DEFAULT_ROOT = Path("perflab-results")
 
 
 @dataclass(frozen=True)
 class MetricSpread:
     """One metric's run-to-run spread: the standard deviation over A/A runs of the logs (log
-    scale: about the coefficient of variation) or of the values (the error rate).
+    scale: about the coefficient of variation) or of the values (the error rate). Measured
+    from several bench runs (`sessions`), it is the repeats' scatter inside a run, pooled,
+    and `run_level` what a whole run's level wanders beyond it (docs/compare.md).
 
-    Usage: ``spread.spread, spread.freedom``
+    Usage: ``spread.spread, spread.freedom, spread.run_level``
     """
 
-    runs: int
+    runs: int  # values (repeats), over every session
     spread: float
     log_scale: bool
     values: tuple[float, ...]  # each run's value, in the order run
+    sessions: int = 1  # the bench runs the values came from
+    # The standard deviation of a whole bench run's level beyond its repeats' scatter; None:
+    # not measured (one session, or too few: MIN_SESSIONS); 0.0 when each session had one
+    # repeat (then `spread` holds it already).
+    run_level: float | None = None
 
     @property
     def freedom(self) -> int:
-        """Degrees of freedom of the estimate. Usage: ``spread.freedom  # runs - 1``"""
-        return self.runs - 1
+        """Degrees of freedom of the spread. Usage: ``spread.freedom  # runs - sessions``"""
+        return self.runs - self.sessions
+
+    @property
+    def run_level_freedom(self) -> int:
+        """Degrees of freedom of the run level. Usage: ``spread.run_level_freedom``"""
+        return self.sessions - 1
 
     def to_dict(self) -> dict[str, Any]:
         """As stored. Usage: ``spread.to_dict()``"""
         scale = "log" if self.log_scale else "raw"
-        return {"runs": self.runs, "spread": self.spread, "scale": scale, "values": self.values}
+        stored = {"runs": self.runs, "spread": self.spread, "scale": scale, "values": self.values}
+        if self.sessions > 1:
+            stored |= {"sessions": self.sessions, "run_level": self.run_level}
+        return stored
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MetricSpread:
         """Inverse of `to_dict`. Raises KeyError/TypeError/ValueError on a malformed part."""
         values = tuple(float(v) for v in data["values"])
-        return cls(int(data["runs"]), float(data["spread"]), data["scale"] == "log", values)
+        level = data.get("run_level")
+        return cls(
+            int(data["runs"]), float(data["spread"]), data["scale"] == "log", values,
+            int(data.get("sessions", 1)), None if level is None else float(level),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -146,24 +168,77 @@ def spread_of(values: list[float], log_scale: bool) -> float | None:
 def calibration_from_run(run: RunResults, min_runs: int = 2) -> Calibration:
     """The spreads of every cell of an A/A run that ran `min_runs` repeats or more, for all
     its requests and each request name. Usage: ``calibration_from_run(read_run(path))``"""
+    return calibration_from_runs([run], min_runs)
+
+
+def calibration_from_runs(runs: list[RunResults], min_runs: int = 2) -> Calibration:
+    """The spreads of every cell measured `min_runs` times or more over A/A bench runs of
+    one machine; from MIN_SESSIONS runs or more, with each metric's run level too. Raises
+    CalibrationError for runs of different machines.
+    Usage: ``calibration_from_runs([read_run(a), read_run(b), read_run(c)])``"""
+    for run in runs[1:]:
+        if difference := machine_difference(runs[0].machine, run.machine):
+            where = f"{run.path}: another machine than {runs[0].path}"
+            raise CalibrationError(f"{where} ({difference})")
+    groups: list[tuple[CellCalibration, list[list[RepeatResult]]]] = []
+    for run in runs:
+        for study in run.studies:
+            for cell in study.cells:
+                if cell.status != "ran" or not cell.repeats:
+                    continue
+                key = CellCalibration(study.name, cell.name, None, cell.settings, {})
+                found = next((g for g in groups if _same_cell(g[0], key)), None)
+                if found is None:
+                    groups.append((key, [cell.repeats]))
+                else:
+                    found[1].append(cell.repeats)
     cells = []
-    for study in run.studies:
-        for cell in study.cells:
-            if cell.status != "ran" or len(cell.repeats) < min_runs:
-                continue
-            names = set.intersection(*(set(r.recording.names) for r in cell.repeats))
-            routes: list[str | None] = [None, *sorted(names)] if len(names) > 1 else [None]
-            for route in routes:
-                spreads = {}
-                for key in METRIC_KEYS:
-                    found = [metric_value(repeat, key, route) for repeat in cell.repeats]
-                    values = [v for v in found if v is not None]
-                    spread = spread_of(values, LOG_SCALE[key])
-                    if spread is not None:
-                        spreads[key] = MetricSpread(len(values), spread, LOG_SCALE[key],
-                                                    tuple(values))  # fmt: skip
-                cells.append(CellCalibration(study.name, cell.name, route, cell.settings, spreads))
-    return Calibration(run.machine, run.created_at_unix_s, [run.command], cells)
+    for key, sessions in groups:
+        names = set.intersection(*(set(r.recording.names) for s in sessions for r in s))
+        routes: list[str | None] = [None, *sorted(names)] if len(names) > 1 else [None]
+        for route in routes:
+            spreads = {}
+            for metric in METRIC_KEYS:
+                spread = _metric_spread(sessions, metric, route, min_runs)
+                if spread is not None:
+                    spreads[metric] = spread
+            if spreads:
+                cells.append(CellCalibration(key.study, key.cell, route, key.settings, spreads))
+    commands = list(dict.fromkeys(run.command for run in runs))
+    return Calibration(runs[-1].machine, runs[-1].created_at_unix_s, commands, cells)
+
+
+def _same_cell(a: CellCalibration, b: CellCalibration) -> bool:
+    same = (a.study, a.cell) == (b.study, b.cell)
+    return same and not settings_difference(a.settings, b.settings)
+
+
+def _metric_spread(
+    sessions: list[list[RepeatResult]], key: str, route: str | None, min_runs: int
+) -> MetricSpread | None:
+    """One metric's spread over the sessions' repeats (see calibration_from_runs)."""
+    found = [[metric_value(repeat, key, route) for repeat in session] for session in sessions]
+    values = [[v for v in session if v is not None] for session in found]
+    values = [session for session in values if session]
+    flat = [v for session in values for v in session]
+    total = spread_of(flat, LOG_SCALE[key])
+    if total is None or len(flat) < min_runs:
+        return None
+    if len(values) < MIN_SESSIONS:  # one session (or too few to say): the spread of all
+        return MetricSpread(len(flat), total, LOG_SCALE[key], tuple(flat))
+    points = [[math.log(v) for v in s] if LOG_SCALE[key] else list(s) for s in values]
+    means = [sum(s) / len(s) for s in points]
+    inside = sum(len(s) - 1 for s in points)
+    if inside == 0:  # one repeat a run: the runs' scatter is each run's level and scatter
+        return MetricSpread(len(flat), total, LOG_SCALE[key], tuple(flat), len(values), 0.0)
+    squares = sum((p - mean) ** 2 for s, mean in zip(points, means, strict=True) for p in s)
+    within = math.sqrt(squares / inside)
+    grand = sum(means) / len(means)
+    between = sum((m - grand) ** 2 for m in means) / (len(means) - 1)
+    # A run's mean varies by its level and by its repeats' scatter over their count.
+    mean_inverse_count = sum(1 / len(s) for s in points) / len(points)
+    level = math.sqrt(max(0.0, between - within**2 * mean_inverse_count))
+    return MetricSpread(len(flat), within, LOG_SCALE[key], tuple(flat), len(values), level)
 
 
 def merge_calibrations(old: Calibration, new: Calibration) -> Calibration:
