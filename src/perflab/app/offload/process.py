@@ -141,6 +141,7 @@ class ProcessOffloader(OffloaderBase):
         self._pool_check: asyncio.Task[None] | None = None
         self._retiring: set[asyncio.Task[None]] = set()  # old pools being stopped
         self._idle_deaths = 0  # workers pebble replaced without a failed job; its thread counts
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop serving, from start()
         # batch_max 1: every job goes straight to pebble's queue. More: our own FIFO hands a
         # free worker every waiting job of its kernel (batching.py).
         self.batcher: Batcher | None = None
@@ -155,6 +156,7 @@ class ProcessOffloader(OffloaderBase):
             )
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         pool = self._new_pool()
         # Start every worker (and its warm-up) now, so the first requests do not pay for it.
         await asyncio.gather(
@@ -202,8 +204,15 @@ class ProcessOffloader(OffloaderBase):
         retiring.add_done_callback(self._retiring.discard)
 
     def _count_idle_death(self) -> None:
+        """In pebble's thread: a worker died holding no job. An idle worker waits for its next
+        job holding the lock every worker takes jobs under, so this death can wedge the pool
+        as surely as one mid-job (CI: no answer for the 4 s left of a fault cell's load after
+        an idle worker was killed); watched the same way, from the loop."""
         self._idle_deaths += 1
         observe.OFFLOAD_WORKER_RESTARTS.inc()
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nothing left to serve
+                self._loop.call_soon_threadsafe(self._watch_pool)
 
     def stats(self) -> OffloadStats:
         stats = super().stats()
@@ -247,13 +256,18 @@ class ProcessOffloader(OffloaderBase):
         self._restarts += 1
         observe.OFFLOAD_WORKER_RESTARTS.inc()
         try:
-            loop = asyncio.get_running_loop()
+            asyncio.get_running_loop()
         except RuntimeError:  # not on the loop (shutting down): nothing left to serve
             return
+        self._watch_pool()
+
+    def _watch_pool(self) -> None:
+        """On the loop, after a worker died: check that the pool still finishes jobs."""
         pool = self._pool
         if pool is None or self._live_pool() is not pool:
             return  # closed, or pebble broke the pool and a new one just replaced it
         if self._pool_check is None or self._pool_check.done():
+            loop = asyncio.get_running_loop()
             self._pool_check = loop.create_task(self._check_pool(pool))
 
     async def _check_pool(self, pool: _CountingPool) -> None:
