@@ -125,7 +125,7 @@ def test_a_machines_measured_run_level_is_pooled_with_the_default() -> None:
     expected = math.sqrt(
         (RUN_LEVEL_FREEDOM * P50.run_level**2 + 9 * 0.20**2) / (RUN_LEVEL_FREEDOM + 9)
     )
-    assert run_level_of(P50, drifting) == pytest.approx(expected)
+    assert run_level_of(P50, drifting) == (pytest.approx(expected), RUN_LEVEL_FREEDOM + 9)
     old, new = [1000.0, 1002.0, 998.0], [1250.0, 1252.0, 1249.0]  # 25% slower
     assert judge(P50, old, new).verdict is Verdict.REGRESSION  # the default run level
     on_drifting = judge(P50, old, new, prior=drifting)

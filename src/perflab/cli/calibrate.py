@@ -174,11 +174,11 @@ def spreads_table(calibration: Calibration) -> str:
     for cell in calibration.cells:
         name = cell.cell if cell.route is None else f"{cell.cell} / {cell.route}"
         for key, spread in cell.spreads.items():
-            level = run_level_of(metrics[key], spread) if key in metrics else 0.0
-            level_freedom = RUN_LEVEL_FREEDOM
+            level, level_freedom = (
+                run_level_of(metrics[key], spread) if key in metrics else (0.0, RUN_LEVEL_FREEDOM)
+            )
             shown_level = f"({_size(spread.log_scale, level, change=False)})"
             if spread.run_level is not None:
-                level_freedom += spread.run_level_freedom
                 measured = _size(spread.log_scale, spread.run_level, change=False)
                 shown_level = f"{measured} -> {shown_level}"
             shown = []

@@ -43,8 +43,8 @@ _STYLES = {
     Verdict.WITHIN_NOISE: "dim",
     Verdict.NOT_COMPARABLE: "magenta",
 }
-# "throughput 2%, p50 2%, p99 4%": said at the top of a compare of two separate runs.
-RUN_LEVELS = ", ".join(f"{m.key} {m.run_level:.0%}" for m in METRICS if m.run_level)
+# "throughput 2.5%, p50 2%, p99 2%": said at the top of a compare of two separate runs.
+RUN_LEVELS = ", ".join(f"{m.key} {m.run_level * 100:g}%" for m in METRICS if m.run_level)
 NOTES = (
     "The unit is the run: each metric is one value per repeat; requests are never pooled.",
     "OLD/NEW: the repeats' geometric mean, +- their coefficient of variation "

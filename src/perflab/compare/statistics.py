@@ -130,25 +130,25 @@ def choose_spread(
     spread = _repeat_spread(metric, old, new, prior=prior, paired=paired)
     if spread is None or paired:
         return spread
-    level, level_freedom, source = run_level_of(metric, prior), RUN_LEVEL_FREEDOM, spread.source
+    level, level_freedom = run_level_of(metric, prior)
+    source = spread.source
     if prior is not None and prior.run_level is not None:
-        level_freedom += prior.run_level_freedom
         source += f", run level pooled with this machine's ({prior.sessions} runs)"
     return dataclasses.replace(
         spread, run_level=level, run_level_freedom=level_freedom, source=source
     )
 
 
-def run_level_of(metric: Metric, prior: MetricSpread | None) -> float:
-    """The run level to judge two separate runs by: the metric's default (measured over the
-    A/A runs of docs/compare.md (j), RUN_LEVEL_FREEDOM degrees of freedom), pooled with this
-    machine's calibrated one where it has one, as spreads are pooled: a host that drifts
-    raises it, a quiet one lowers it a little. Usage: ``run_level_of(P50, calibrated)``"""
+def run_level_of(metric: Metric, prior: MetricSpread | None) -> tuple[float, int]:
+    """The run level to judge two separate runs by, with its degrees of freedom: the metric's
+    default (measured over the A/A runs of docs/compare.md (j), RUN_LEVEL_FREEDOM), pooled
+    with this machine's calibrated one where it has one, as spreads are pooled: a host that
+    drifts raises it, a quiet one lowers it a little. Usage: ``run_level_of(P50, calibrated)``"""
     if prior is None or prior.run_level is None:
-        return metric.run_level
-    measured = prior.run_level_freedom
-    pooled = RUN_LEVEL_FREEDOM * metric.run_level**2 + measured * prior.run_level**2
-    return math.sqrt(pooled / (RUN_LEVEL_FREEDOM + measured))
+        return metric.run_level, RUN_LEVEL_FREEDOM
+    freedom = RUN_LEVEL_FREEDOM + prior.run_level_freedom
+    pooled = RUN_LEVEL_FREEDOM * metric.run_level**2 + prior.run_level_freedom * prior.run_level**2
+    return math.sqrt(pooled / freedom), freedom
 
 
 def _repeat_spread(
