@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import math
 import os
 import statistics
@@ -40,7 +41,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from perflab.compare import Comparison, Verdict, compare_results
-from perflab.results.calibration import find_calibration
+from perflab.compare.verdicts import P50, P99, THROUGHPUT
+from perflab.results.calibration import MIN_SESSIONS, calibration_from_runs, find_calibration
 from perflab.results.document import read_run
 from perflab.results.model import RunResults
 from perflab.results.run_values import metric_value, steal_pct
@@ -155,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"runs in {out}", flush=True)
 
     plain: list[RunResults] = []
+    hogged_runs: list[RunResults] = []
     false_calls, aa_metrics, aa_exit_1, hog_exit_1 = 0, 0, 0, 0
     started_s = time.monotonic()
     for index in range(1, runs + 1):
@@ -169,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  A/A plain {index - 1} vs {index}: {verdicts(aa)}", flush=True)
         with cpu_hog() as cpu:
             hogged = bench(studies, options, out / f"hog-{index}", args.reuse)
+        hogged_runs.append(hogged)
         hog = judged(plain[-1], hogged)
         hog_exit_1 += hog.has_regression
         print(f"  hog on CPU {cpu}, plain {index} vs hog {index}: {verdicts(hog)}", flush=True)
@@ -183,7 +187,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     for study_name, cell_name, count, rate_sd, p50_sd in spreads(plain):
         print(f"  {study_name}/{cell_name}: {count} repeats, "
               f"throughput {rate_sd:.1%}, p50 {p50_sd:.1%}")  # fmt: skip
+    every_pairing(plain, hogged_runs)
+    print_run_levels(plain)
     return 0
+
+
+def every_pairing(plain: Sequence[RunResults], hogged: Sequence[RunResults]) -> None:
+    """Consecutive pairs are few; every pairing of the stored runs uses them all (not
+    independent, but each is a compare a user could have run): A/A among the plain runs and
+    among the hog runs, and every plain run against every hog run."""
+    groups = {
+        "A/A, every pairing of the plain runs": list(itertools.combinations(plain, 2)),
+        "A/A, every pairing of the hog runs": list(itertools.combinations(hogged, 2)),
+        "every plain run vs every hog run": list(itertools.product(plain, hogged)),
+    }
+    print("every pairing:")
+    for title, pairs in groups.items():
+        if not pairs:
+            continue
+        comparisons = [judged(old, new) for old, new in pairs]
+        calls = sum(len(called(c)) for c in comparisons)
+        metrics = sum(metrics_of(c) for c in comparisons)
+        exit_1 = sum(c.has_regression for c in comparisons)
+        print(f"  {title}: {len(pairs)} pairs, {calls} of {metrics} metrics called, "
+              f"{exit_1} exit 1")  # fmt: skip
+
+
+def print_run_levels(plain: Sequence[RunResults]) -> None:
+    """Each cell's run level over the plain runs (what `perflab calibrate --from` of them
+    stores): what two separate runs of unchanged code differ by beyond their repeats'
+    scatter, against the defaults compare assumes (docs/compare.md, "the rule")."""
+    if len(plain) < MIN_SESSIONS:
+        return
+    calibration = calibration_from_runs(list(plain))
+    defaults = ", ".join(f"{m.key} {m.run_level:.1%}" for m in (THROUGHPUT, P50, P99))
+    print(f"run level over the {len(plain)} plain runs (defaults: {defaults}):")
+    for cell in calibration.cells:
+        if cell.route is not None:
+            continue
+        levels = []
+        for key in ("throughput", "p50", "p99"):
+            spread = cell.spreads.get(key)
+            if spread is not None and spread.run_level is not None:
+                levels.append(f"{key} {spread.run_level:.1%} (inside {spread.spread:.1%})")
+        print(f"  {cell.study}/{cell.cell}: {', '.join(levels)}")
 
 
 if __name__ == "__main__":

@@ -73,7 +73,8 @@ main_request = "work"
 warmup_s = 0.5
 timeout_s = 10.0
 server = {{ workers = 1, offload = "process" }}
-load = {{ model = "users", users = 4, spawn_rate_per_s = 100.0, duration_s = 6.0 }}
+# 10 s: a pool wedged by the kill at 2 s is found 5 s later; new requests must still come after
+load = {{ model = "users", users = 4, spawn_rate_per_s = 100.0, duration_s = 10.0 }}
 
 [[base.request]]
 name = "work"

@@ -1,13 +1,17 @@
 """The warm-up's steadiness test (bench.measure.is_steady): throughput that still climbs is
-not steady, throughput that stopped drifting is, and counting noise alone is no drift; and the
-warm-up itself settles though a second stream's rounds are slow."""
+not steady, throughput that stopped drifting is, and counting noise alone is no drift; the
+warm-up itself settles though a second stream's rounds are slow; the summary line names the
+main request's p99 where a cell mixes kinds."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from perflab.bench.measure import is_steady, warm_up
+from perflab.bench.measure import is_steady, summary_line, warm_up
 from perflab.loadgen import Closed, RequestSpec, Stream
+from perflab.loadgen.histogram import LatencyHistogram
+from perflab.loadgen.recording import NameStats, Recording
+from perflab.results.model import RepeatResult
 from tests.support.servers import downstream_server
 
 
@@ -41,3 +45,21 @@ def test_a_slow_second_stream_does_not_keep_the_watch_from_settling(tmp_path: Pa
     assert warm.missing == []
     assert warm.steady is True, warm.rates_per_s
     assert warm.used_s < 20.0
+
+
+def _two_kinds() -> RepeatResult:
+    """A repeat of small requests (2-3 ms) and a few big ones (400 ms), as payload's cells."""
+    small_us = [2_000] * 500 + [3_000] * 490
+    names = {
+        "small": NameStats("small", requests=990, histogram=LatencyHistogram.of(small_us)),
+        "big": NameStats("big", requests=20, histogram=LatencyHistogram.of([400_000] * 20)),
+    }
+    start = 1_800_000_000.0
+    return RepeatResult(0, start, Recording("http://test", {}, start, start + 10.0, names))
+
+
+def test_the_summary_shows_the_main_requests_p99_where_a_cell_mixes_kinds() -> None:
+    repeat = _two_kinds()
+    assert summary_line(repeat, "small").startswith("101.0 req/s, p99 3.0 ms (small), 0 failed")
+    assert ", p99 400 ms, " in summary_line(repeat)  # no main request: every request
+    assert ", p99 400 ms, " in summary_line(repeat, "missing")

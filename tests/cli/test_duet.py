@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from perflab.bench.duet import dependency_problems, perflab_source, this_source_root
 from perflab.cli.bench import bench
 from perflab.results.errors import DuetError
+from tests.cli.test_bench import flat
 
 app = typer.Typer()
 app.command()(bench)
@@ -92,3 +93,22 @@ def test_a_revision_git_does_not_know_exits_2(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "no-such-rev-xyz" in result.stderr
+
+
+def test_a_calibration_file_for_a_duet_is_read_before_anything_runs(tmp_path: Path) -> None:
+    before = _worktrees()
+    missing = tmp_path / "ci-calibration.json"
+    args = ["faceblur", "--profile", "smoke", "--against", "HEAD", "--calibration", str(missing)]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "duet"), "--no-progress"])
+    assert result.exit_code == 2, result.output
+    assert "ci-calibration.json: no such calibration file" in result.output
+    assert not (tmp_path / "duet" / "A").exists()  # refused before any server started
+    assert _worktrees() == before
+
+
+def test_a_calibration_without_a_duet_is_refused(tmp_path: Path) -> None:
+    args = ["faceblur", "--profile", "smoke", "--calibration", str(tmp_path / "c.json")]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "run"), "--no-progress"])
+    assert result.exit_code == 2, result.output
+    assert "--calibration judges a duet" in flat(result.output)
+    assert not (tmp_path / "run").exists()

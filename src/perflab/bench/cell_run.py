@@ -147,7 +147,7 @@ def run_cell(
                 }
                 cell.repeats.append(measured)
                 cell.status = "ran"
-                summary = summary_line(measured)
+                summary = summary_line(measured, study.main_request)
     except KeyboardInterrupt:
         cell.status, cell.reason = "failed", "interrupted (Ctrl-C)"
         raise

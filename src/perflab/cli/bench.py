@@ -133,6 +133,13 @@ def bench(
         str | None,
         typer.Option(help="Duet for a study's own server: the other version's command."),
     ] = None,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(
+            help="Duet: judge with this calibration file (`perflab calibrate --into`), e.g. "
+            "the CI machine type's, instead of perflab-results/calibration/<machine>.json."
+        ),
+    ] = None,
     engine: Annotated[
         str,
         typer.Option(
@@ -195,10 +202,19 @@ def bench(
         max_warmup_s=max_warmup_s or None,
         placement=placement,
     )
-    if against is not None or baseline is not None or against_command is not None:
+    duet = against is not None or baseline is not None or against_command is not None
+    if calibration is not None and not duet:
+        raise typer.BadParameter(
+            "--calibration judges a duet: with --against, --baseline or --against-command "
+            "(for two stored runs: perflab compare OLD NEW --calibration FILE)"
+        )
+    if duet:
         from perflab.cli.duet import run_duet
 
-        run_duet(loaded, options, against=against, baseline=baseline, command=against_command)
+        run_duet(
+            loaded, options, against=against, baseline=baseline, command=against_command,
+            calibration=calibration,
+        )  # fmt: skip
         return
     with interruptible(f"in {options.results_path}"):
         run = run_bench(loaded, options)

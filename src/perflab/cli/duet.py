@@ -5,7 +5,8 @@ Writes OUT/A/results.json (the other version, OLD), OUT/B/results.json (this che
 NEW) and OUT/compare.md; prints the comparison. Exit status as `perflab compare`: 1 on a
 regression, 2 when the other version cannot be prepared or read, else 0.
 
-Usage: ``run_duet(studies, options, against="main", baseline=None, command=None)``
+Usage: ``run_duet(studies, options, against="main", baseline=None, command=None)``; with
+``calibration=Path("ci/calibration.json")`` the compare is judged with that file.
 """
 
 from __future__ import annotations
@@ -27,23 +28,29 @@ def run_duet(
     against: str | None,
     baseline: Path | None,
     command: str | None,
+    calibration: Path | None = None,
 ) -> None:
-    """Run the duet and print its comparison; always ends with typer.Exit. Usage: see module."""
+    """Run the duet and print its comparison (judged with `calibration`, a file, or this
+    machine's at its default place); always ends with typer.Exit. Usage: see module."""
     from perflab.bench.duet import duet_versions, other_version
     from perflab.bench.runner import run_versions
     from perflab.cli.compare import load_calibration
     from perflab.compare import compare_results, comparison_markdown, print_comparison
+    from perflab.results.calibration import read_calibration
 
     if options.find_knee:
         raise typer.BadParameter("--find-knee measures one version: not with a duet")
     try:
+        # A named file is read before the runs: a typo must not cost the whole duet.
+        named = read_calibration(calibration) if calibration is not None else None
         with (
             interruptible(f"under {options.out_dir}"),
             other_version(studies, against=against, baseline=baseline, command=command) as other,
         ):
             typer.echo(f"duet: A = {other.description}, B = this checkout", err=True)
             old, new = run_versions(studies, options, duet_versions(options.out_dir, other))
-        comparison = compare_results(old, new, calibration=load_calibration(new, None))
+        chosen = named if named is not None else load_calibration(new, None)
+        comparison = compare_results(old, new, calibration=chosen)
     except LabError as exc:
         typer.echo(f"perflab bench: {exc}", err=True)
         raise typer.Exit(2) from None
