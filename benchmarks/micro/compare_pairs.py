@@ -220,16 +220,17 @@ def print_run_levels(plain: Sequence[RunResults]) -> None:
     if len(plain) < MIN_SESSIONS:
         return
     calibration = calibration_from_runs(list(plain))
-    defaults = ", ".join(f"{m.key} {m.run_level:.1%}" for m in (THROUGHPUT, P50, P99))
+    metrics = (THROUGHPUT, P50, P99)
+    defaults = ", ".join(f"{m.key} {m.run_level:.1%}" for m in metrics)
     print(f"run level over the {len(plain)} plain runs (defaults: {defaults}):")
     for cell in calibration.cells:
         if cell.route is not None:
             continue
         levels = []
-        for key in ("throughput", "p50", "p99"):
-            spread = cell.spreads.get(key)
+        for metric in metrics:
+            spread = cell.spreads.get(metric.key)
             if spread is not None and spread.run_level is not None:
-                levels.append(f"{key} {spread.run_level:.1%} (inside {spread.spread:.1%})")
+                levels.append(f"{metric.key} {spread.run_level:.1%} (inside {spread.spread:.1%})")
         print(f"  {cell.study}/{cell.cell}: {', '.join(levels)}")
 
 
