@@ -22,6 +22,8 @@ Usage:
     .venv/bin/python benchmarks/micro/compare_pairs.py faceblur notes --runs 4 -- --repeat 3
     .venv/bin/python benchmarks/micro/compare_pairs.py notes --runs 6 --out pairs --reuse
                                                        # judge stored runs again (compare changed)
+    .venv/bin/python benchmarks/micro/compare_pairs.py faceblur notes --runs 6 --no-hog
+                                                       # A/A only: pairings and run levels
     .venv/bin/python benchmarks/micro/compare_pairs.py --smoke                 # seconds
 """
 
@@ -144,6 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--reuse", action="store_true", help="read runs already in --out instead of running them"
     )
+    parser.add_argument(
+        "--no-hog", action="store_true", help="plain runs only: A/A pairs and run levels"
+    )
     given = list(sys.argv[1:] if argv is None else argv)
     # After "--": options for every `perflab bench` run (e.g. -- --repeat 3 --profile full).
     options = given[given.index("--") + 1 :] if "--" in given else []
@@ -153,7 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         studies, runs, options = ["faceblur"], 2, ["--profile", "smoke"]
     out = args.out or Path(tempfile.mkdtemp(prefix="compare-pairs-"))
     out.mkdir(parents=True, exist_ok=True)
-    print(f"perflab bench {' '.join([*studies, *options])}: {runs} plain runs, {runs} with a hog")
+    hogs = "no hog runs" if args.no_hog else f"{runs} with a hog"
+    print(f"perflab bench {' '.join([*studies, *options])}: {runs} plain runs, {hogs}")
     print(f"runs in {out}", flush=True)
 
     plain: list[RunResults] = []
@@ -170,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             aa_metrics += metrics_of(aa)
             aa_exit_1 += aa.has_regression
             print(f"  A/A plain {index - 1} vs {index}: {verdicts(aa)}", flush=True)
+        if args.no_hog:
+            continue
         with cpu_hog() as cpu:
             hogged = bench(studies, options, out / f"hog-{index}", args.reuse)
         hogged_runs.append(hogged)
@@ -177,12 +185,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         hog_exit_1 += hog.has_regression
         print(f"  hog on CPU {cpu}, plain {index} vs hog {index}: {verdicts(hog)}", flush=True)
 
-    print(f"\n{2 * runs} runs in {(time.monotonic() - started_s) / 60:.1f} min")
+    minutes = (time.monotonic() - started_s) / 60
+    print(f"\n{len(plain) + len(hogged_runs)} runs in {minutes:.1f} min")
     if aa_metrics:
         print(f"A/A: {runs - 1} pairs, {false_calls} of {aa_metrics} metrics called "
               f"({100 * false_calls / aa_metrics:.1f} in 100; goal <= 1), "
               f"{aa_exit_1} pairs exit 1 (goal 0)")  # fmt: skip
-    print(f"hog: {hog_exit_1} of {runs} pairs exit 1 (a regression called; goal >= 8 in 10)")
+    if hogged_runs:
+        print(f"hog: {hog_exit_1} of {runs} pairs exit 1 (a regression called; goal >= 8 in 10)")
     print("run-to-run spread over every plain repeat (goal <= 5% for throughput and p50):")
     for study_name, cell_name, count, rate_sd, p50_sd in spreads(plain):
         print(f"  {study_name}/{cell_name}: {count} repeats, "

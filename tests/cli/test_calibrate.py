@@ -10,7 +10,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from perflab.cli.calibrate import calibrate
+from perflab.cli.calibrate import DUET_PAIRS, calibrate, spreads_table
+from perflab.compare.statistics import critical
 from perflab.results.calibration import (
     CALIBRATION_FORMAT,
     CellCalibration,
@@ -105,6 +106,22 @@ def test_calibrate_from_a_stored_run_writes_the_machine_file(
     assert "resolves @1" in result.stdout
     assert "between two separate runs" in result.stdout  # run levels counted (compare.md)
     assert "async-sqlite" in result.stdout
+
+
+def test_the_table_says_what_a_duet_resolves_beside_two_separate_runs() -> None:
+    measured = calibration_from_run(synthetic_run(AA))
+    lines = spreads_table(measured).splitlines()
+    assert lines[0].rstrip().endswith(f"duet @{DUET_PAIRS}")
+    row = next(line.split() for line in lines if "async-sqlite" in line and "throughput" in line)
+    separate_at_3, duet_at_3 = (float(v.removeprefix("+-").removesuffix("%")) for v in row[-3::2])
+    cell = measured.cell("notes", "async-sqlite")
+    assert cell is not None
+    sigma = cell.spreads["throughput"].spread
+    # 4 calibration runs (3 degrees of freedom) pooled with the duet's 3 pairs (2 more), no
+    # run level: k(5) standard errors of a difference of two means of 3.
+    expected = math.expm1(critical(3 + DUET_PAIRS - 1) * sigma * math.sqrt(2 / DUET_PAIRS))
+    assert duet_at_3 == pytest.approx(100 * expected, abs=0.05)
+    assert duet_at_3 < separate_at_3  # two separate runs also carry their run levels
 
 
 def test_calibrate_refuses_a_run_without_repeats(tmp_path: Path) -> None:

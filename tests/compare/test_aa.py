@@ -46,10 +46,12 @@ def test_ab_pairs_of_identical_code_with_a_calibration_stay_quiet() -> None:
 
 
 def test_a_slowdown_by_half_is_called_with_one_repeat_and_a_calibration() -> None:
+    # Half the throughput, twice the latency. (A third slower sat at p99's edge between two
+    # separate runs: its default run level, 7%, keeps them from resolving less than +49%.)
     rng = np.random.default_rng(18)
     calibration = flat_calibration(CELLS, SIGMA)
     old = synthetic_run({cell: _draw(rng, 1) for cell in CELLS})
-    new = synthetic_run({cell: _draw(rng, 1, factor=1.5) for cell in CELLS})
+    new = synthetic_run({cell: _draw(rng, 1, factor=2.0) for cell in CELLS})
     comparison = compare_results(old, new, calibration=calibration)
     assert comparison.has_regression
     for cell in comparison.cells:

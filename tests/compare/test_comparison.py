@@ -11,6 +11,7 @@ tests/cli/test_compare.py.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import statistics
@@ -29,6 +30,7 @@ from perflab.compare import (
     compare_results,
     spread_line,
 )
+from perflab.compare.statistics import critical
 from perflab.loadgen.histogram import LatencyHistogram
 from perflab.results.calibration import Calibration, CellCalibration, MetricSpread
 from perflab.results.model import CellResults, RunResults, StudyResults
@@ -391,6 +393,38 @@ def test_the_spread_line_says_when_one_repeat_a_side_needs_a_calibration() -> No
     assert "perflab calibrate STUDY" in alone
     calibrated = spread_line(compare(old, new, calibration=calibration_of(old)))
     assert "; spread: this machine's calibration given (" in calibrated
+
+
+def test_the_spread_line_of_a_duet_without_a_calibration_says_what_one_would_buy() -> None:
+    old, new = sample(), sample()
+    old["machine"]["duet"] = {"id": "d1", "side": "A"}
+    new["machine"]["duet"] = {"id": "d1", "side": "B"}
+    pairs = min(len(cell["runs"]) for _, cell in ran_cells(old))
+    alone = spread_line(compare(old, new))
+    assert alone.startswith("OLD and NEW are one duet")
+    assert f"{pairs} pairs know it with {pairs - 1} degrees of freedom" in alone
+    assert f"must pass {critical(pairs - 1):.3g} standard errors" in alone
+    assert "perflab calibrate STUDY`, then `perflab bench --calibration FILE`) " in alone
+    calibrated = spread_line(compare(old, new, calibration=calibration_of(old)))
+    assert "pairs know it" not in calibrated
+
+
+def test_separate_runs_hours_apart_are_told_where_the_default_run_level_comes_from() -> None:
+    old, new = sample(), sample()
+    assert "h apart" not in spread_line(compare(old, new))  # the same time: no word
+    new["created_at_unix_s"] = old["created_at_unix_s"] + 3 * 3600
+    apart = spread_line(compare(old, new))
+    assert "they ran 3 h apart" in apart
+    assert "perflab calibrate --runs K" in apart
+    measured = calibration_of(old)
+    for cell in measured.cells:  # this machine's own run level, from 5 separate runs
+        cell.spreads["throughput"] = dataclasses.replace(
+            cell.spreads["throughput"], sessions=5, run_level=0.03
+        )
+    assert "h apart" not in spread_line(compare(old, new, calibration=measured))
+    old["machine"]["duet"] = {"id": "d1", "side": "A"}
+    new["machine"]["duet"] = {"id": "d1", "side": "B"}
+    assert "h apart" not in spread_line(compare(old, new))  # a duet cancels the run level
 
 
 def test_a_calibration_of_another_machine_is_not_used() -> None:

@@ -126,7 +126,7 @@ def test_a_machines_measured_run_level_is_pooled_with_the_default() -> None:
         (RUN_LEVEL_FREEDOM * P50.run_level**2 + 9 * 0.20**2) / (RUN_LEVEL_FREEDOM + 9)
     )
     assert run_level_of(P50, drifting) == (pytest.approx(expected), RUN_LEVEL_FREEDOM + 9)
-    old, new = [1000.0, 1002.0, 998.0], [1250.0, 1252.0, 1249.0]  # 25% slower
+    old, new = [1000.0, 1002.0, 998.0], [1400.0, 1402.0, 1399.0]  # 40% slower
     assert judge(P50, old, new).verdict is Verdict.REGRESSION  # the default run level
     on_drifting = judge(P50, old, new, prior=drifting)
     assert on_drifting.verdict is not Verdict.REGRESSION
@@ -160,10 +160,11 @@ def test_one_repeat_a_side_without_calibration_says_what_it_needs() -> None:
 
 
 def test_too_few_repeats_for_a_middling_change_says_how_many() -> None:
-    # Two repeats a side, 4% apart within each side, 15% apart between them: p < 0.05 but
-    # far from ALPHA with 2 degrees of freedom.
+    # Two repeats a side, 4% apart within each side, 30% apart between them (beyond what two
+    # separate runs can resolve at p50's run level): p < 0.05 but far from ALPHA with 2
+    # degrees of freedom.
     old = [1000.0 * math.exp(-0.02), 1000.0 * math.exp(0.02)]
-    new = [1150.0 * math.exp(-0.02), 1150.0 * math.exp(0.02)]
+    new = [1300.0 * math.exp(-0.02), 1300.0 * math.exp(0.02)]
     result = judge(P50, old, new)
     assert result.verdict is Verdict.UNRESOLVED
     assert result.repeats_needed is not None
@@ -172,7 +173,7 @@ def test_too_few_repeats_for_a_middling_change_says_how_many() -> None:
     # ... and that many repeats with the same spread do resolve it
     runs = result.repeats_needed
     wider_old = [1000.0 * math.exp(0.02 * (1 if i % 2 else -1)) for i in range(runs)]
-    wider_new = [1150.0 * math.exp(0.02 * (1 if i % 2 else -1)) for i in range(runs)]
+    wider_new = [1300.0 * math.exp(0.02 * (1 if i % 2 else -1)) for i in range(runs)]
     assert judge(P50, wider_old, wider_new).verdict is Verdict.REGRESSION
 
 

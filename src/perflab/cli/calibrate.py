@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
 DEFAULT_REPEAT = 10
 SHOWN_REPEATS = (1, 3, 5)
+# The duet column's pairs: `perflab bench --against REV --repeat 3`, the recommended duet.
+DUET_PAIRS = 3
 
 
 def calibrate(
@@ -161,15 +163,16 @@ def _measure(
 
 
 def spreads_table(calibration: Calibration) -> str:
-    """Per cell and metric: runs, spread, run level, and the smallest change called with 1, 3
+    """Per cell and metric: runs, spread, run level, the smallest change called with 1, 3
     and 5 repeats a side of two separate runs (their run levels counted, as compare counts
-    them). Usage: ``typer.echo(spreads_table(calibration))``"""
+    them), and with a duet of DUET_PAIRS pairs (no run level: its pairs cancel it).
+    Usage: ``typer.echo(spreads_table(calibration))``"""
     from perflab.compare.statistics import RUN_LEVEL_FREEDOM, Spread, resolvable, run_level_of
     from perflab.compare.verdicts import METRICS
 
     metrics = {metric.key: metric for metric in METRICS}
     header = ["study", "cell", "metric", "runs", "spread", "run level"]
-    header += [f"resolves @{n}" for n in SHOWN_REPEATS]
+    header += [f"resolves @{n}" for n in SHOWN_REPEATS] + [f"duet @{DUET_PAIRS}"]
     rows = [header]
     for cell in calibration.cells:
         name = cell.cell if cell.route is None else f"{cell.cell} / {cell.route}"
@@ -186,6 +189,10 @@ def spreads_table(calibration: Calibration) -> str:
                 freedom = spread.freedom + 2 * (runs - 1)
                 estimate = Spread(spread.spread, freedom, "", level, level_freedom)
                 shown.append(_size(spread.log_scale, resolvable(estimate, runs, runs)))
+            # A duet pools the calibration with its own pairs' differences (pairs - 1 degrees
+            # of freedom) and carries no run level: what compare does with --against.
+            duet = Spread(spread.spread, spread.freedom + DUET_PAIRS - 1, "")
+            shown.append(_size(spread.log_scale, resolvable(duet, DUET_PAIRS, DUET_PAIRS)))
             runs_shown = str(spread.runs)
             if spread.sessions > 1:
                 runs_shown += f" in {spread.sessions}"
@@ -204,7 +211,8 @@ RESOLVES_CAPTION = (
     "runs or more: --runs) -> (what compare uses: its default, pooled with a measured one). "
     "resolves @N: the smallest change "
     "compare calls between two separate runs of N repeats a side, their run levels counted "
-    "(docs/compare.md); a duet resolves smaller ones"
+    f"(docs/compare.md). duet @{DUET_PAIRS}: the same in a duet of {DUET_PAIRS} pairs "
+    f"(`perflab bench --against REV --repeat {DUET_PAIRS}`), whose pairs cancel the run level"
 )
 
 

@@ -31,6 +31,7 @@ from perflab.compare.comparison import (
     MetricComparison,
     Verdict,
 )
+from perflab.compare.statistics import critical
 from perflab.results.model import RunResults
 
 COLUMNS = (
@@ -43,7 +44,12 @@ _STYLES = {
     Verdict.WITHIN_NOISE: "dim",
     Verdict.NOT_COMPARABLE: "magenta",
 }
-# "throughput 2.5%, p50 2%, p99 2%": said at the top of a compare of two separate runs.
+# What an uncalibrated duet is pointed to: `perflab calibrate`'s default repeat count.
+CALIBRATION_RUNS = 10
+# Two separate runs further apart than this (hours) without a measured run level get a word:
+# the default levels were measured over runs at most two hours apart (docs/compare.md (j)-(l)).
+FAR_APART_H = 2.0
+# "throughput 3.5%, p50 4%, p99 7%": said at the top of a compare of two separate runs.
 RUN_LEVELS = ", ".join(f"{m.key} {m.run_level * 100:g}%" for m in METRICS if m.run_level)
 NOTES = (
     "The unit is the run: each metric is one value per repeat; requests are never pooled.",
@@ -267,6 +273,14 @@ def spread_line(comparison: Comparison) -> str:
             f"OLD and NEW are two separate runs: each side's run level ({RUN_LEVELS}) is added "
             "to the repeats' spread; a duet (perflab bench --against) cancels it"
         )
+        apart_h = _hours_apart(comparison)
+        if apart_h >= FAR_APART_H and not _measures_run_level(comparison):
+            parts.append(
+                f"they ran {apart_h:.3g} h apart, and those levels come from runs at most two "
+                "hours apart: a host's pace can wander further over longer (docs/compare.md "
+                "(k)); `perflab calibrate --runs K` (or `--from` stored runs) measures this "
+                "machine's"
+            )
     calibration = comparison.calibration
     if calibration is not None:
         where = str(calibration.path) if calibration.path else "given"
@@ -281,9 +295,36 @@ def spread_line(comparison: Comparison) -> str:
             "spread: the repeats' own (no calibration of this machine: with one repeat a side "
             "only a gross change can be called; run `perflab calibrate STUDY`)"
         )
+    elif comparison.duet:
+        # Few pairs know their own spread poorly, and the t quantile says how much that costs:
+        # 3 pairs alone called a 10% slower /diag/cpu in 5 of 10 duets, with a calibration
+        # in 10 of 10 (docs/compare.md (k)).
+        pairs = _fewest_repeats(comparison)
+        parts.append(
+            f"spread: the pairs' own (no calibration of this machine): {pairs} pairs know it "
+            f"with {pairs - 1} degrees of freedom, so a change must pass "
+            f"{critical(pairs - 1):.3g} standard errors; a calibration of "
+            f"{CALIBRATION_RUNS} runs (`perflab calibrate STUDY`, then `perflab bench "
+            f"--calibration FILE`) makes it {critical(CALIBRATION_RUNS - 1 + pairs - 1):.2g}"
+        )
     else:
         parts.append("spread: the repeats' own (no calibration of this machine)")
     return "; ".join(parts) + "."
+
+
+def _hours_apart(comparison: Comparison) -> float:
+    """How far apart the two runs were made, in hours (0 where either time is unknown)."""
+    old, new = comparison.old.created_at_unix_s, comparison.new.created_at_unix_s
+    return abs(new - old) / 3600 if old > 0 and new > 0 else 0.0
+
+
+def _measures_run_level(comparison: Comparison) -> bool:
+    """True when the calibration judged by holds this machine's own run level somewhere."""
+    calibration = comparison.calibration
+    if calibration is None:
+        return False
+    spreads = (spread for cell in calibration.cells for spread in cell.spreads.values())
+    return any(spread.run_level is not None for spread in spreads)
 
 
 def _fewest_repeats(comparison: Comparison) -> int:

@@ -47,10 +47,11 @@ ALPHA = 0.001
 HINT_P = 0.05
 CONFIDENCE = 0.95
 MAX_REPEATS = 30  # "needs N repeats a side" stops here: beyond, too small for this machine
-# Degrees of freedom of the metrics' default run levels (Metric.run_level): the 10 A/A runs
-# of docs/compare.md (j) they were measured from, less one. Not 4 cells x 9: a run's cells
-# move together (their levels correlate 0.5-0.86: the host's pace is the run's, not a cell's).
-RUN_LEVEL_FREEDOM = 9
+# Degrees of freedom of the metrics' default run levels (Metric.run_level): the A/A runs of
+# docs/compare.md (j), (k) and (l) they were pooled from, less one a set (10 + 3 + 6 runs
+# for p99, whose (k) figures rest on 3 of faceblur's 5; throughput and p50 have 18). Not
+# cells x runs: a run's cells move together (their levels correlate 0.5-0.86 in (j)).
+RUN_LEVEL_FREEDOM = 16
 # Smallest spread believed (scale units): histogram buckets are ~0.1% wide, and a spread of
 # exactly 0 would make any change infinitely significant.
 SPREAD_MIN = {True: 0.002, False: 0.001}
@@ -141,7 +142,7 @@ def choose_spread(
 
 def run_level_of(metric: Metric, prior: MetricSpread | None) -> tuple[float, int]:
     """The run level to judge two separate runs by, with its degrees of freedom: the metric's
-    default (measured over the A/A runs of docs/compare.md (j), RUN_LEVEL_FREEDOM), pooled
+    default (pooled over the A/A runs of docs/compare.md (j)-(l), RUN_LEVEL_FREEDOM), pooled
     with this machine's calibrated one where it has one, as spreads are pooled: a host that
     drifts raises it, a quiet one lowers it a little. Usage: ``run_level_of(P50, calibrated)``"""
     if prior is None or prior.run_level is None:
