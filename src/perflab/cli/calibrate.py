@@ -32,6 +32,7 @@ from perflab.cli.bench import (
     placement_of,
 )
 from perflab.cli.interrupt import interruptible
+from perflab.results.calibration import DEFAULT_REPEAT
 from perflab.results.errors import LabError, StudyError
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from perflab.results.calibration import Calibration
     from perflab.results.model import RunResults
 
-DEFAULT_REPEAT = 10
 SHOWN_REPEATS = (1, 3, 5)
 # The duet column's pairs: `perflab bench --against REV --repeat 3`, the recommended duet.
 DUET_PAIRS = 3

@@ -32,6 +32,7 @@ from perflab.compare.comparison import (
     Verdict,
 )
 from perflab.compare.statistics import critical
+from perflab.results.calibration import DEFAULT_REPEAT
 from perflab.results.model import RunResults
 
 COLUMNS = (
@@ -44,8 +45,6 @@ _STYLES = {
     Verdict.WITHIN_NOISE: "dim",
     Verdict.NOT_COMPARABLE: "magenta",
 }
-# What an uncalibrated duet is pointed to: `perflab calibrate`'s default repeat count.
-CALIBRATION_RUNS = 10
 # Two separate runs further apart than this (hours) without a measured run level get a word:
 # the default levels were measured over runs at most two hours apart (docs/compare.md (j)-(l)).
 FAR_APART_H = 2.0
@@ -304,8 +303,8 @@ def spread_line(comparison: Comparison) -> str:
             f"spread: the pairs' own (no calibration of this machine): {pairs} pairs know it "
             f"with {pairs - 1} degrees of freedom, so a change must pass "
             f"{critical(pairs - 1):.3g} standard errors; a calibration of "
-            f"{CALIBRATION_RUNS} runs (`perflab calibrate STUDY`, then `perflab bench "
-            f"--calibration FILE`) makes it {critical(CALIBRATION_RUNS - 1 + pairs - 1):.2g}"
+            f"{DEFAULT_REPEAT} runs (`perflab calibrate STUDY`, then `perflab bench "
+            f"--calibration FILE`) makes it {critical(DEFAULT_REPEAT - 1 + pairs - 1):.2g}"
         )
     else:
         parts.append("spread: the repeats' own (no calibration of this machine)")

@@ -38,6 +38,8 @@ CALIBRATION_FORMAT = "perflab.calibration/1"
 # Fewest A/A bench runs a run level is measured from: with two, its estimate has one degree of
 # freedom and could be anything.
 MIN_SESSIONS = 3
+# `perflab calibrate`'s repeats a cell when not told: also what compare points a duet to.
+DEFAULT_REPEAT = 10
 DEFAULT_ROOT = Path("perflab-results")
 
 
