@@ -39,7 +39,7 @@ from pathlib import Path
 
 import perflab
 from perflab.bench.runner import Version, is_own_server
-from perflab.bench.study import Study
+from perflab.bench.study import CellPlan, Study
 from perflab.results.errors import DuetError
 
 GIT_TIMEOUT_S = 120.0
@@ -138,11 +138,12 @@ def dependency_problems(tree: Path) -> list[str]:
     return problems
 
 
-def _check_studies(studies: list[Study], command: str | None) -> bool:
-    """Whether any selected cell runs a study's own server; refuses what cannot duet."""
+def _check_cells(plans: list[tuple[Study, list[CellPlan]]], command: str | None) -> bool:
+    """Whether any cell the duet runs starts a study's own server; refuses what cannot duet.
+    Only the cells it runs count: a `--cell` choice leaves the others out of both sides."""
     own = False
-    for study in studies:
-        for plan in study.cells:
+    for study, cells in plans:
+        for plan in cells:
             server = plan.server
             if server is None:
                 raise DuetError(
@@ -165,12 +166,15 @@ def other_version(
     against: str | None = None,
     baseline: Path | None = None,
     command: str | None = None,
+    cells: list[str] | None = None,
 ) -> Iterator[OtherVersion]:
-    """Prepare the other version (exactly one of the three), cleaned up afterwards. Raises
-    DuetError when it cannot be. Usage: see module."""
+    """Prepare the other version (exactly one of the three) for the cells the duet runs
+    (`cells`: the `--cell` names, as `run_versions` selects them), cleaned up afterwards.
+    Raises DuetError when it cannot be. Usage: see module."""
     if sum(x is not None for x in (against, baseline, command)) != 1:
         raise DuetError("give one of --against REV, --baseline DIR, --against-command CMD")
-    own = _check_studies(studies, command)
+    plans = [(study, study.selected_cells(cells)) for study in studies]
+    own = _check_cells(plans, command)
     if command is not None:
         yield OtherVersion(f"command {command!r}", command=command)
         return
@@ -178,20 +182,24 @@ def other_version(
         tree = baseline.resolve()
         if not tree.is_dir():
             raise DuetError(f"--baseline {baseline}: no such folder")
-        yield _from_tree(tree, f"folder {baseline}", None, own, studies)
+        yield _from_tree(tree, f"folder {baseline}", None, own, plans)
         return
     assert against is not None
     repo = studies[0].path.parent if own else this_source_root()
     with worktree(against, repo) as (root, tree, short):
-        other = _from_tree(tree, f"git {short} (worktree of {against})", short, own, studies)
+        other = _from_tree(tree, f"git {short} (worktree of {against})", short, own, plans)
         yield OtherVersion(other.description, short, other.perflab_src, None, (root, tree))
 
 
 def _from_tree(
-    tree: Path, description: str, revision: str | None, own: bool, studies: list[Study]
+    tree: Path,
+    description: str,
+    revision: str | None,
+    own: bool,
+    plans: list[tuple[Study, list[CellPlan]]],
 ) -> OtherVersion:
     source = None
-    if any(not is_own_server(plan.server or {}) for study in studies for plan in study.cells):
+    if any(not is_own_server(plan.server or {}) for _, cells in plans for plan in cells):
         source = perflab_source(tree)
         problems = dependency_problems(tree)
         if problems:

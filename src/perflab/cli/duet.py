@@ -45,7 +45,13 @@ def run_duet(
         named = read_calibration(calibration) if calibration is not None else None
         with (
             interruptible(f"under {options.out_dir}"),
-            other_version(studies, against=against, baseline=baseline, command=command) as other,
+            other_version(
+                studies,
+                against=against,
+                baseline=baseline,
+                command=command,
+                cells=options.cells,
+            ) as other,
         ):
             typer.echo(f"duet: A = {other.description}, B = this checkout", err=True)
             old, new = run_versions(studies, options, duet_versions(options.out_dir, other))
