@@ -64,7 +64,8 @@ def test_profiles_override_the_load_and_cells() -> None:
     payload_full = load_study("payload", "full").cell("pong-multi")
     assert payload_full.server == {"workers": 4}
     small, large = cell_streams(load_study("payload", "quick").cell("ping-1w"), BASE_URL)
-    assert small.model == Open(20.0, 15.0)
+    assert small.model == Open(20.0, 20.0)
+    assert large.model == Open(0.3, 20.0, connections=4)
     assert [s.label for s in large.requests] == ["large"]
     assert large.requests[0].body.factory is not None, "25 MB built in its own process"
     assert large.requests[0].expect.json_fields["count"] == 1_250_000
