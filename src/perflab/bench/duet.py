@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import perflab
-from perflab.bench.runner import Version, is_own_server
+from perflab.bench.runner import Version, cell_plans, is_own_server
 from perflab.bench.study import CellPlan, Study
 from perflab.results.errors import DuetError
 
@@ -169,11 +169,11 @@ def other_version(
     cells: list[str] | None = None,
 ) -> Iterator[OtherVersion]:
     """Prepare the other version (exactly one of the three) for the cells the duet runs
-    (`cells`: the `--cell` names, as `run_versions` selects them), cleaned up afterwards.
-    Raises DuetError when it cannot be. Usage: see module."""
+    (`cells`: the `--cell` names, selected by `cell_plans` as `run_versions` does), cleaned
+    up afterwards. Raises DuetError when it cannot be. Usage: see module."""
     if sum(x is not None for x in (against, baseline, command)) != 1:
         raise DuetError("give one of --against REV, --baseline DIR, --against-command CMD")
-    plans = [(study, study.selected_cells(cells)) for study in studies]
+    plans = cell_plans(studies, cells)
     own = _check_cells(plans, command)
     if command is not None:
         yield OtherVersion(f"command {command!r}", command=command)

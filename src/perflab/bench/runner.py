@@ -127,6 +127,14 @@ def is_own_server(server: dict[str, Any]) -> bool:
     return "command" in server or "app" in server
 
 
+def cell_plans(
+    studies: list[Study], names: list[str] | None = None
+) -> list[tuple[Study, list[CellPlan]]]:
+    """Each study with the cells a bench of it runs: `names` (`--cell`), else its profile's.
+    Usage: ``cell_plans(studies, options.cells)``"""
+    return [(study, study.selected_cells(names)) for study in studies]
+
+
 def run_bench(studies: list[Study], options: BenchOptions) -> RunResults:
     """Run `studies` and write results.json; returns the run. Ctrl-C stops every server,
     writes what ran and re-raises KeyboardInterrupt. Usage: see module."""
@@ -148,7 +156,7 @@ def run_versions(
         if options.placement:
             run.machine["placement"] = options.placement.describe()
         runs.append(run)
-    plans = [(study, study.selected_cells(options.cells)) for study in studies]
+    plans = cell_plans(studies, options.cells)
     total = sum(len(cells) * repeats[study.name] for study, cells in plans) * len(versions)
     try:
         with (
